@@ -1,0 +1,23 @@
+// Copies static assets into public/ (served by Workers static assets): Swagger UI for /docs, the web SDK bundle and the PWA.
+import { cpSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+
+const require = createRequire(import.meta.url);
+const root = new URL('..', import.meta.url).pathname;
+const swagger = dirname(require.resolve('swagger-ui-dist/package.json'));
+const docs = join(root, 'public/docs/assets');
+mkdirSync(docs, { recursive: true });
+for (const file of ['swagger-ui.css', 'swagger-ui-bundle.js']) cpSync(join(swagger, file), join(docs, file));
+writeFileSync(
+  join(docs, 'init.js'),
+  "window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });\n",
+);
+const sdkBundle = join(root, 'web-sdk/dist/custos.browser.js');
+if (existsSync(sdkBundle)) {
+  mkdirSync(join(root, 'public/sdk'), { recursive: true });
+  cpSync(sdkBundle, join(root, 'public/sdk/custos.js'));
+}
+const pwa = join(root, 'web-sdk/app');
+if (existsSync(pwa)) cpSync(pwa, join(root, 'public/app'), { recursive: true });
+console.log('assets built in public/');

@@ -1,0 +1,89 @@
+// `npm run dev`: build assets, apply D1 migrations locally, start `wrangler dev`, seed a demo tenant and print its credentials.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { ensureDevVarsAsync } from './dev-vars.mjs';
+
+const root = new URL('..', import.meta.url).pathname;
+const port = Number(process.env.PORT ?? 8787);
+const base = `http://localhost:${port}`;
+const bin = (name) => join(root, 'node_modules/.bin', name);
+const run = (cmd, args) => {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) process.exit(r.status ?? 1);
+};
+
+const vars = await ensureDevVarsAsync(root);
+if (existsSync(join(root, 'web-sdk/package.json'))) run('npm', ['run', '--silent', 'build', '-w', 'web-sdk']);
+run(process.execPath, [join(root, 'scripts/build-assets.mjs')]);
+run(bin('wrangler'), ['d1', 'migrations', 'apply', 'custos', '--local']);
+
+const wrangler = spawn(bin('wrangler'), ['dev', '--port', String(port), '--ip', '127.0.0.1', '--var', 'DEMO:true', '--var', 'ALLOW_LOCAL_WEBHOOKS:true', ...process.argv.slice(2)], {
+  cwd: root,
+  stdio: ['inherit', 'inherit', 'inherit'],
+});
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => wrangler.kill(signal));
+wrangler.on('exit', (code) => process.exit(code ?? 0));
+
+async function waitForHealth() {
+  for (let i = 0; i < 120; i++) {
+    try {
+      const res = await fetch(`${base}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error('wrangler dev did not become healthy');
+}
+
+async function admin(path, init = {}) {
+  const res = await fetch(`${base}/admin/v1${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${vars.ADMIN_TOKEN}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+  });
+  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path} → ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function seedDemo() {
+  const file = join(root, '.wrangler/demo-tenant.json');
+  if (existsSync(file)) {
+    const demo = JSON.parse(readFileSync(file, 'utf8'));
+    const res = await fetch(`${base}/admin/v1/tenants/${demo.tenantId}`, { headers: { authorization: `Bearer ${vars.ADMIN_TOKEN}` } });
+    if (res.ok) return demo;
+  }
+  const tenant = await admin('/tenants', {
+    method: 'POST',
+    body: JSON.stringify({
+      name: 'Demo Bank', rpId: 'localhost', rpName: 'Demo Bank', origins: [base, `http://127.0.0.1:${port}`],
+      branding: { name: 'Demo Bank', primaryColor: '#0b5fff' },
+    }),
+  });
+  const client = await admin(`/tenants/${tenant.id}/clients`, { method: 'POST', body: JSON.stringify({ name: 'demo backend' }) });
+  const demo = { tenantId: tenant.id, clientId: client.clientId, clientSecret: client.clientSecret };
+  mkdirSync(join(root, '.wrangler'), { recursive: true });
+  writeFileSync(file, JSON.stringify(demo, null, 2));
+  return demo;
+}
+
+try {
+  await waitForHealth();
+  const demo = await seedDemo();
+  console.log(`
+────────────────────────────────────────────────────────────
+ Custos is running at ${base}
+   API docs     ${base}/docs        OpenAPI  ${base}/openapi.json
+   Demo RP      ${base}/            Authenticator app  ${base}/app
+ Demo tenant    ${demo.tenantId}
+   client_id     ${demo.clientId}
+   client_secret ${demo.clientSecret}
+   admin token   ${vars.ADMIN_TOKEN}   (in .dev.vars)
+ Try: curl -u ${demo.clientId}:${demo.clientSecret} -d grant_type=client_credentials ${base}/oauth/token
+────────────────────────────────────────────────────────────`);
+} catch (error) {
+  console.error(error);
+  wrangler.kill('SIGTERM');
+  process.exit(1);
+}

@@ -1,0 +1,59 @@
+// The Hono app: middleware order, routers, the one error handler, the OpenAPI document and /docs.
+import { HTTPException } from 'hono/http-exception';
+import { createRouter } from './env';
+import { ApiError, problemResponse } from './errors';
+import { traceId } from './middleware/trace';
+import { jsonBody } from './middleware/body';
+import { tenants } from './routes/admin/tenants';
+import { oauth } from './routes/oauth';
+import { users } from './routes/v1/users';
+import { audit } from './routes/v1/audit';
+import { wellKnown } from './routes/well-known';
+import { docsPage } from './routes/docs';
+
+export const app = createRouter();
+
+app.use('*', traceId);
+app.use('/v1/*', jsonBody);
+app.use('/admin/*', jsonBody);
+app.use('/sdk/*', jsonBody);
+
+app.route('/oauth', oauth);
+app.route('/admin/v1/tenants', tenants);
+app.route('/v1/users', users);
+app.route('/v1/audit-events', audit);
+app.route('/', wellKnown);
+
+app.openAPIRegistry.registerComponent('securitySchemes', 'oauth2', {
+  type: 'oauth2',
+  flows: { clientCredentials: { tokenUrl: '/oauth/token', scopes: { users: 'Identity store', devices: 'Device management', operations: 'Operations and webhooks', audit: 'Audit log' } } },
+});
+app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' });
+app.openAPIRegistry.registerComponent('securitySchemes', 'sdkToken', { type: 'http', scheme: 'bearer', description: 'sdk.token of one operation' });
+app.openAPIRegistry.registerPath({
+  method: 'post', path: '/oauth/token', tags: ['OAuth'], summary: 'Client credentials grant (RFC 6749 §4.4)',
+  description: 'HTTP Basic client_id:client_secret (or client_secret_post). Form: grant_type=client_credentials, optional scope. Errors follow RFC 6749 §5.2.',
+  responses: { 200: { description: '{ access_token, token_type: "Bearer", expires_in, scope }' }, 400: { description: 'invalid_request, unsupported_grant_type, invalid_scope' }, 401: { description: 'invalid_client' } },
+});
+
+app.doc31('/openapi.json', (c) => ({
+  openapi: '3.1.0',
+  info: { title: 'Custos API', version: '1.0.0', description: 'Identity store and device-bound strong customer authentication. Errors are RFC 9457 problem+json with a stable `code`.' },
+  servers: [{ url: new URL(c.req.url).origin }],
+}));
+app.get('/docs', docsPage);
+
+app.notFound((c) => problemResponse(c, new ApiError('NOT_FOUND', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`)));
+
+app.onError((error, c) => {
+  if (error instanceof ApiError) return problemResponse(c, error);
+  if (error instanceof HTTPException) {
+    // Hono's own refusals (e.g. a media type the route does not declare): keep the status, use our codes.
+    const status = error.status;
+    const code = status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 400 ? 'MALFORMED_JSON' : status === 405 ? 'METHOD_NOT_ALLOWED' : 'INTERNAL';
+    return problemResponse(c, new ApiError(code));
+  }
+  // Internal causes are logged with the trace id, never sent.
+  console.error(JSON.stringify({ level: 'error', traceId: c.get('traceId'), message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined }));
+  return problemResponse(c, new ApiError('INTERNAL', 'Something went wrong on our side. Quote the trace id if you contact us.'));
+});

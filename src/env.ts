@@ -1,0 +1,48 @@
+// Worker bindings, per-request variables and the typed Hono factory every router uses.
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { problemFromValidation } from './errors';
+
+export interface Bindings {
+  DB: D1Database;
+  OPERATIONS: DurableObjectNamespace<import('./durable-objects/operation').OperationDO>;
+  ASSETS?: Fetcher;
+  ADMIN_TOKEN?: string;
+  /** Issuer of result tokens; defaults to the request's origin. */
+  PUBLIC_URL?: string;
+  /** ES256 private JWKs (JSON array, newest first) that sign result tokens. */
+  SIGNING_KEYS?: string;
+  /** The tenant E2E key pairs for native devices (JSON array of private JWKs with kid, newest first). */
+  E2E_KEYS?: string;
+  ALLOW_LOCAL_WEBHOOKS?: string;
+  DEMO?: string;
+  /** "true" turns on the benchmark's storage round-trip counters. */
+  BENCH_COUNTERS?: string;
+}
+
+export interface AuthContext {
+  tenantId: string;
+  clientId: string;
+  scopes: ReadonlySet<string>;
+}
+
+export interface Variables {
+  traceId: string;
+  auth: AuthContext;
+}
+
+export interface AppEnv {
+  Bindings: Bindings;
+  Variables: Variables;
+}
+
+/** A router with the shared validation hook: every schema failure becomes problem+json. */
+export function createRouter(): OpenAPIHono<AppEnv> {
+  return new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        return problemFromValidation(c, result.error);
+      }
+      return undefined;
+    },
+  });
+}

@@ -1,0 +1,103 @@
+// One error model: ApiError + the registry of stable problem codes, rendered as RFC 9457 problem+json.
+import type { Context } from 'hono';
+import type { ZodError } from 'zod';
+
+export const ERROR_CODES = {
+  VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
+  MALFORMED_JSON: { status: 400, title: 'The request body is not valid JSON' },
+  INVALID_CURSOR: { status: 400, title: 'The cursor is not valid' },
+  VERIFICATION_FAILED: { status: 400, title: 'Verification failed' },
+  WEBHOOK_URL_REFUSED: { status: 400, title: 'The webhook URL is refused' },
+  UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
+  INSUFFICIENT_SCOPE: { status: 403, title: 'The token lacks the scope this call needs' },
+  NOT_FOUND: { status: 404, title: 'Not found' },
+  TENANT_NOT_FOUND: { status: 404, title: 'Tenant not found' },
+  CLIENT_NOT_FOUND: { status: 404, title: 'API client not found' },
+  USER_NOT_FOUND: { status: 404, title: 'User not found' },
+  DEVICE_NOT_FOUND: { status: 404, title: 'Device not found' },
+  OPERATION_NOT_FOUND: { status: 404, title: 'Operation not found' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  EXTERNAL_REF_TAKEN: { status: 409, title: 'The externalRef is already used by another user' },
+  USER_NOT_ACTIVE: { status: 409, title: 'The user is not active' },
+  USER_DEACTIVATED: { status: 409, title: 'The user is deactivated' },
+  DEVICE_LOCKED: { status: 409, title: 'The device is locked' },
+  DEVICE_NOT_ACTIVE: { status: 409, title: 'The device is not active' },
+  DEVICE_DEACTIVATED: { status: 409, title: 'The device is deactivated' },
+  NO_ACTIVE_DEVICE: { status: 409, title: 'The user has no active device' },
+  OPERATION_FINAL: { status: 409, title: 'The operation is already final' },
+  OPERATION_CONFLICT: { status: 409, title: 'The operation is being completed by another request' },
+  SCA_REQUIRED: { status: 409, title: 'Strong customer authentication is required first' },
+  IDEMPOTENCY_KEY_IN_USE: { status: 409, title: 'A request with this Idempotency-Key is still being processed' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'This Idempotency-Key was used with another request' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported Content-Type' },
+  INTERNAL: { status: 500, title: 'Internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface InvalidParam {
+  name: string;
+  reason: string;
+}
+
+export interface ProblemExtras {
+  invalidParams?: InvalidParam[];
+  [member: string]: unknown;
+}
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly extras: ProblemExtras;
+
+  constructor(code: ErrorCode, detail?: string, extras: ProblemExtras = {}) {
+    super(detail ?? ERROR_CODES[code].title);
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.extras = extras;
+  }
+}
+
+export interface ProblemBody {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  code: ErrorCode;
+  traceId: string;
+  invalidParams?: InvalidParam[];
+  [member: string]: unknown;
+}
+
+export function problemBody(error: ApiError, traceId: string): ProblemBody {
+  return {
+    type: `https://custos.dev/problems/${error.code.toLowerCase().replaceAll('_', '-')}`,
+    title: ERROR_CODES[error.code].title,
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    traceId,
+    ...error.extras,
+  };
+}
+
+export function problemResponse(c: Context, error: ApiError): Response {
+  const traceId = (c.get('traceId') as string | undefined) ?? 'unknown';
+  return new Response(JSON.stringify(problemBody(error, traceId)), {
+    status: error.status,
+    headers: { 'content-type': 'application/problem+json', 'x-trace-id': traceId },
+  });
+}
+
+/** Turns zod issues into a 400 VALIDATION_FAILED listing each bad parameter. */
+export function problemFromValidation(c: Context, error: ZodError): Response {
+  const invalidParams = error.issues.map((issue): InvalidParam => {
+    const path = issue.path.map(String).join('.');
+    if (issue.code === 'unrecognized_keys') {
+      return { name: [path, ...issue.keys].filter(Boolean).join('.'), reason: 'unknown field' };
+    }
+    return { name: path || '(body)', reason: issue.message };
+  });
+  return problemResponse(c, new ApiError('VALIDATION_FAILED', 'One or more parameters are not valid.', { invalidParams }));
+}

@@ -1,0 +1,5 @@
+// Worker entry: the Hono app and the Durable Object classes.
+import { app } from './app';
+
+export { OperationDO } from './durable-objects/operation';
+export default app;

@@ -1,0 +1,173 @@
+// /admin/v1/tenants: operators create and configure tenants and their API clients.
+import { createRoute, z } from '@hono/zod-openapi';
+import { createRouter } from '../../env';
+import { ApiError } from '../../errors';
+import { newId, isId } from '../../domain/ids';
+import { newSecret } from '../../domain/secrets';
+import { DEFAULT_POLICY } from '../../domain/policy';
+import { requireAdmin } from '../../middleware/auth';
+import { commonErrors, decodeCursor, IdParam, listOf, notFound, page, PageQuery } from '../../schemas/common';
+import { ClientSchema, ClientWithSecretSchema, CreateClientSchema, CreateTenantSchema, PatchTenantSchema, TenantSchema } from '../../schemas/tenants';
+import type { Tenant } from '../../storage/tenants';
+import { getTenant, insertTenantStatement, listTenants, updateTenantStatement } from '../../storage/tenants';
+import type { ApiClient } from '../../storage/clients';
+import { getClient, insertClientStatement, listClients, revokeClientStatements } from '../../storage/clients';
+import { commitWithAudit } from '../../storage/audit';
+import { getWebhookView } from '../../services/tenant-webhook';
+
+export const tenants = createRouter();
+tenants.use('*', requireAdmin);
+
+const ALL_SCOPES = ['users', 'devices', 'operations', 'audit'] as const;
+const json = (schema: z.ZodTypeAny, description: string) => ({ description, content: { 'application/json': { schema } } });
+const tenantPath = z.object({ tenantId: IdParam('tenantId', 'ten_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') });
+
+export async function tenantView(db: D1Database, tenant: Tenant): Promise<z.infer<typeof TenantSchema>> {
+  const webhook = await getWebhookView(db, tenant.id);
+  return {
+    id: tenant.id, name: tenant.name, rpId: tenant.rpId, rpName: tenant.rpName, origins: tenant.origins,
+    branding: tenant.branding, ...(webhook ? { webhook } : {}), policy: tenant.policy, createdAt: tenant.createdAt, updatedAt: tenant.updatedAt,
+  };
+}
+
+function clientView(client: ApiClient): z.infer<typeof ClientSchema> {
+  return {
+    clientId: client.clientId, name: client.name, scopes: client.scopes as z.infer<typeof ClientSchema>['scopes'], createdAt: client.createdAt,
+    ...(client.revokedAt ? { revokedAt: client.revokedAt } : {}),
+  };
+}
+
+export async function loadTenant(db: D1Database, tenantId: string): Promise<Tenant> {
+  const tenant = isId(tenantId, 'ten') ? await getTenant(db, tenantId) : null;
+  if (!tenant) throw new ApiError('TENANT_NOT_FOUND', `No tenant ${tenantId}.`);
+  return tenant;
+}
+
+tenants.openapi(
+  createRoute({
+    method: 'post', path: '/', tags: ['Operators'], summary: 'Create a tenant', security: [{ adminToken: [] }],
+    request: { body: { required: true, content: { 'application/json': { schema: CreateTenantSchema } } } },
+    responses: { 201: json(TenantSchema, 'Created'), ...commonErrors },
+  }),
+  async (c) => {
+    const input = c.req.valid('json');
+    const at = new Date().toISOString();
+    const tenant: Tenant = {
+      id: newId('ten'), name: input.name, rpId: input.rpId, rpName: input.rpName ?? input.name, origins: input.origins,
+      branding: input.branding ?? {}, policy: { ...DEFAULT_POLICY, ...input.policy }, createdAt: at, updatedAt: at,
+    };
+    await commitWithAudit(c.env.DB, tenant.id, [insertTenantStatement(c.env.DB, tenant)], [
+      { actor: 'admin', action: 'tenant.created', targetType: 'tenant', targetId: tenant.id, data: { rpId: tenant.rpId, policy: tenant.policy } },
+    ], at);
+    c.header('location', `/admin/v1/tenants/${tenant.id}`);
+    return c.json(await tenantView(c.env.DB, tenant), 201);
+  },
+);
+
+tenants.openapi(
+  createRoute({
+    method: 'get', path: '/', tags: ['Operators'], summary: 'List tenants', security: [{ adminToken: [] }],
+    request: { query: PageQuery },
+    responses: { 200: json(listOf(TenantSchema, 'TenantList'), 'A page of tenants'), ...commonErrors },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    const afterId = decodeCursor(q.cursor, (k): k is string => typeof k === 'string' && isId(k, 'ten'));
+    const found = await listTenants(c.env.DB, { afterId, limit: q.limit });
+    const views = await Promise.all(found.map((t) => tenantView(c.env.DB, t)));
+    return c.json(page(views, q.limit, (t) => t.id), 200);
+  },
+);
+
+tenants.openapi(
+  createRoute({
+    method: 'get', path: '/{tenantId}', tags: ['Operators'], summary: 'Get a tenant', security: [{ adminToken: [] }],
+    request: { params: tenantPath },
+    responses: { 200: json(TenantSchema, 'The tenant'), ...commonErrors, ...notFound('TENANT_NOT_FOUND') },
+  }),
+  async (c) => c.json(await tenantView(c.env.DB, await loadTenant(c.env.DB, c.req.valid('param').tenantId)), 200),
+);
+
+tenants.openapi(
+  createRoute({
+    method: 'patch', path: '/{tenantId}', tags: ['Operators'], summary: 'Update a tenant (policy fields merge)', security: [{ adminToken: [] }],
+    request: {
+      params: tenantPath,
+      body: { required: true, content: { 'application/merge-patch+json': { schema: PatchTenantSchema }, 'application/json': { schema: PatchTenantSchema } } },
+    },
+    responses: { 200: json(TenantSchema, 'The updated tenant'), ...commonErrors, ...notFound('TENANT_NOT_FOUND') },
+  }),
+  async (c) => {
+    const patch = c.req.valid('json');
+    const current = await loadTenant(c.env.DB, c.req.valid('param').tenantId);
+    const at = new Date().toISOString();
+    const updated: Tenant = {
+      ...current,
+      name: patch.name ?? current.name,
+      rpId: patch.rpId ?? current.rpId,
+      rpName: patch.rpName ?? current.rpName,
+      origins: patch.origins ?? current.origins,
+      branding: patch.branding ? { ...current.branding, ...patch.branding } : current.branding,
+      policy: { ...current.policy, ...patch.policy },
+      updatedAt: at,
+    };
+    await commitWithAudit(c.env.DB, current.id, [updateTenantStatement(c.env.DB, updated)], [
+      { actor: 'admin', action: 'tenant.updated', targetType: 'tenant', targetId: current.id, data: { fields: Object.keys(patch) } },
+    ], at);
+    return c.json(await tenantView(c.env.DB, updated), 200);
+  },
+);
+
+tenants.openapi(
+  createRoute({
+    method: 'post', path: '/{tenantId}/clients', tags: ['Operators'], summary: 'Create an API client (the secret is shown only here)',
+    security: [{ adminToken: [] }],
+    request: { params: tenantPath, body: { required: true, content: { 'application/json': { schema: CreateClientSchema } } } },
+    responses: { 201: json(ClientWithSecretSchema, 'Created'), ...commonErrors, ...notFound('TENANT_NOT_FOUND') },
+  }),
+  async (c) => {
+    const input = c.req.valid('json');
+    const tenant = await loadTenant(c.env.DB, c.req.valid('param').tenantId);
+    const client: ApiClient = {
+      clientId: newId('cli'), tenantId: tenant.id, name: input.name, scopes: [...new Set(input.scopes ?? ALL_SCOPES)],
+      createdAt: new Date().toISOString(), revokedAt: null,
+    };
+    const secret = newSecret('cs');
+    await commitWithAudit(c.env.DB, tenant.id, [await insertClientStatement(c.env.DB, client, secret)], [
+      { actor: 'admin', action: 'client.created', targetType: 'client', targetId: client.clientId, data: { scopes: client.scopes } },
+    ], client.createdAt);
+    return c.json({ ...clientView(client), clientSecret: secret }, 201);
+  },
+);
+
+tenants.openapi(
+  createRoute({
+    method: 'get', path: '/{tenantId}/clients', tags: ['Operators'], summary: "List a tenant's API clients", security: [{ adminToken: [] }],
+    request: { params: tenantPath },
+    responses: { 200: json(z.object({ items: z.array(ClientSchema), nextCursor: z.null() }), 'Clients'), ...commonErrors, ...notFound('TENANT_NOT_FOUND') },
+  }),
+  async (c) => {
+    const tenant = await loadTenant(c.env.DB, c.req.valid('param').tenantId);
+    return c.json({ items: (await listClients(c.env.DB, tenant.id)).map(clientView), nextCursor: null }, 200);
+  },
+);
+
+tenants.openapi(
+  createRoute({
+    method: 'delete', path: '/{tenantId}/clients/{clientId}', tags: ['Operators'], summary: 'Revoke an API client (its tokens stop working at once)',
+    security: [{ adminToken: [] }],
+    request: { params: tenantPath.extend({ clientId: IdParam('clientId', 'cli_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') }) },
+    responses: { 204: { description: 'Revoked' }, ...commonErrors, ...notFound('TENANT_NOT_FOUND, CLIENT_NOT_FOUND') },
+  }),
+  async (c) => {
+    const { tenantId, clientId } = c.req.valid('param');
+    const tenant = await loadTenant(c.env.DB, tenantId);
+    const client = isId(clientId, 'cli') ? await getClient(c.env.DB, tenant.id, clientId) : null;
+    if (!client) throw new ApiError('CLIENT_NOT_FOUND', `No client ${clientId} in this tenant.`);
+    const at = new Date().toISOString();
+    await commitWithAudit(c.env.DB, tenant.id, revokeClientStatements(c.env.DB, client.clientId, at), [
+      { actor: 'admin', action: 'client.revoked', targetType: 'client', targetId: client.clientId },
+    ], at);
+    return c.body(null, 204);
+  },
+);

@@ -1,0 +1,52 @@
+// /v1/audit-events: the tenant's hash-chained audit log and a call that verifies the chain.
+import { createRoute, z } from '@hono/zod-openapi';
+import { createRouter } from '../../env';
+import { isId } from '../../domain/ids';
+import { requireScope } from '../../middleware/auth';
+import { commonErrors, decodeCursor, listOf, page, PageQuery } from '../../schemas/common';
+import { listAuditEvents, verifyAuditChain } from '../../storage/audit';
+
+export const audit = createRouter();
+audit.use('*', requireScope('audit'));
+
+const AuditEventSchema = z
+  .object({
+    id: z.string(), seq: z.number().int(), at: z.string(), actor: z.string(), action: z.string(),
+    targetType: z.string(), targetId: z.string(), userId: z.string().nullable(), data: z.record(z.string(), z.unknown()),
+    prevHash: z.string(), hash: z.string(),
+  })
+  .openapi('AuditEvent');
+
+const json = (schema: z.ZodTypeAny, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+audit.openapi(
+  createRoute({
+    method: 'get', path: '/', tags: ['Audit'], summary: 'List audit events, optionally for one user', security: [{ oauth2: ['audit'] }],
+    request: { query: PageQuery.extend({ userId: z.string().max(64).optional() }) },
+    responses: { 200: json(listOf(AuditEventSchema, 'AuditEventList'), 'A page of audit events in chain order'), ...commonErrors },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    const afterSeq = decodeCursor(q.cursor, (k): k is number => typeof k === 'number' && Number.isSafeInteger(k) && k > 0);
+    if (q.userId !== undefined && !isId(q.userId, 'usr')) return c.json({ items: [], nextCursor: null }, 200);
+    const items = await listAuditEvents(c.env.DB, c.get('auth').tenantId, { userId: q.userId, afterSeq, limit: q.limit });
+    return c.json(page(items, q.limit, (e) => e.seq), 200);
+  },
+);
+
+audit.openapi(
+  createRoute({
+    method: 'get', path: '/verify', tags: ['Audit'], summary: "Recompute the tenant's audit hash chain", security: [{ oauth2: ['audit'] }],
+    responses: {
+      200: json(
+        z.object({
+          valid: z.boolean(), checked: z.number().int(), headSeq: z.number().int(), headHash: z.string(),
+          brokenAtSeq: z.number().int().optional(), reason: z.enum(['HASH_MISMATCH', 'LINK_MISMATCH', 'SEQUENCE_GAP']).optional(),
+        }).openapi('AuditChainVerification'),
+        'The result; keep headSeq/headHash to detect a truncated tail later',
+      ),
+      ...commonErrors,
+    },
+  }),
+  async (c) => c.json(await verifyAuditChain(c.env.DB, c.get('auth').tenantId), 200),
+);

@@ -1,0 +1,67 @@
+// Shared wire pieces: problem details, list pagination and the opaque cursor.
+import { z } from '@hono/zod-openapi';
+import { ApiError } from '../errors';
+
+export const ProblemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    code: z.string().openapi({ example: 'USER_NOT_FOUND' }),
+    traceId: z.string(),
+    invalidParams: z.array(z.object({ name: z.string(), reason: z.string() })).optional(),
+  })
+  .openapi('Problem');
+
+const problem = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: ProblemSchema } },
+});
+
+/** The error responses every authenticated route can give, for the OpenAPI document. */
+export const commonErrors = {
+  400: problem('Invalid request (VALIDATION_FAILED, MALFORMED_JSON, INVALID_CURSOR)'),
+  401: problem('Missing or invalid credentials (UNAUTHENTICATED)'),
+  403: problem('The token lacks the needed scope (INSUFFICIENT_SCOPE)'),
+  413: problem('Body over 256 KiB (PAYLOAD_TOO_LARGE)'),
+  415: problem('Body is not JSON (UNSUPPORTED_MEDIA_TYPE)'),
+} as const;
+
+export const notFound = (code: string) => ({ 404: problem(`Not found (${code})`) });
+export const conflict = (codes: string) => ({ 409: problem(`Conflict (${codes})`) });
+
+export const PageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(100).default(20).openapi({ description: '1–100, default 20' }),
+  cursor: z.string().max(200).optional().openapi({ description: 'Opaque cursor from a previous page' }),
+});
+
+export function encodeCursor(lastKey: string | number): string {
+  return btoa(JSON.stringify({ k: lastKey })).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+}
+
+/** Decodes a cursor and checks its key has the expected shape; anything forged is a 400. */
+export function decodeCursor<T extends string | number>(cursor: string | undefined, isValid: (key: unknown) => key is T): T | undefined {
+  if (cursor === undefined) return undefined;
+  try {
+    const json = atob(cursor.replaceAll('-', '+').replaceAll('_', '/'));
+    const parsed = JSON.parse(json) as { k?: unknown };
+    if (parsed && typeof parsed === 'object' && isValid(parsed.k)) return parsed.k;
+  } catch {
+    // fall through to the refusal below
+  }
+  throw new ApiError('INVALID_CURSOR', 'The cursor was not issued by this service.', {
+    invalidParams: [{ name: 'cursor', reason: 'not a cursor issued by this service' }],
+  });
+}
+
+export function page<T>(items: T[], limit: number, keyOf: (item: T) => string | number): { items: T[]; nextCursor: string | null } {
+  const last = items[items.length - 1];
+  return { items, nextCursor: items.length === limit && last !== undefined ? encodeCursor(keyOf(last)) : null };
+}
+
+export const listOf = <T extends z.ZodTypeAny>(item: T, name: string) =>
+  z.object({ items: z.array(item), nextCursor: z.string().nullable() }).openapi(name);
+
+export const IdParam = (name: string, example: string) =>
+  z.string().min(1).max(64).openapi({ param: { name, in: 'path' }, example });

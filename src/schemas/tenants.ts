@@ -1,0 +1,75 @@
+// Wire schemas of the operator API: tenants, their policy and API clients.
+import { z } from '@hono/zod-openapi';
+
+const origin = z.string().url().refine((o) => {
+  const u = new URL(o);
+  return (u.protocol === 'https:' || u.hostname === 'localhost' || u.hostname === '127.0.0.1') && u.pathname === '/' && !u.search && !u.hash && !u.username;
+}, 'an origin is https://host[:port] (http only for localhost)');
+
+const rpId = z.string().min(1).max(253).regex(/^(localhost|([a-z0-9-]+\.)+[a-z0-9-]+)$/, 'a registrable domain such as bank.example');
+
+export const PolicySchema = z
+  .strictObject({
+    maxFailedAttempts: z.number().int().min(1).max(5).optional(),
+    operationTtlSeconds: z.number().int().min(1).max(300).optional(),
+    deviceBoundOnly: z.boolean().optional(),
+    requireScaForNewDevice: z.boolean().optional(),
+  })
+  .openapi('TenantPolicyInput');
+
+export const BrandingSchema = z
+  .strictObject({
+    name: z.string().min(1).max(64).optional(),
+    logoUrl: z.string().url().max(2048).refine((u) => u.startsWith('https://') || u.startsWith('http://localhost'), 'https only').optional(),
+    primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a #rrggbb colour').optional(),
+  })
+  .openapi('Branding');
+
+export const TenantSchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    rpId: z.string(),
+    rpName: z.string(),
+    origins: z.array(z.string()),
+    branding: z.object({ name: z.string().optional(), logoUrl: z.string().optional(), primaryColor: z.string().optional() }),
+    webhook: z.object({ url: z.string(), disabled: z.boolean().optional() }).optional(),
+    policy: z.object({ maxFailedAttempts: z.number(), operationTtlSeconds: z.number(), deviceBoundOnly: z.boolean(), requireScaForNewDevice: z.boolean() }),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('Tenant');
+
+export const CreateTenantSchema = z
+  .strictObject({
+    name: z.string().min(1).max(128),
+    rpId,
+    rpName: z.string().min(1).max(128).optional(),
+    origins: z.array(origin).min(1).max(20),
+    branding: BrandingSchema.optional(),
+    policy: PolicySchema.optional(),
+  })
+  .openapi('CreateTenant');
+
+export const PatchTenantSchema = z
+  .strictObject({
+    name: z.string().min(1).max(128).optional(),
+    rpId: rpId.optional(),
+    rpName: z.string().min(1).max(128).optional(),
+    origins: z.array(origin).min(1).max(20).optional(),
+    branding: BrandingSchema.optional(),
+    policy: PolicySchema.optional(),
+  })
+  .openapi('PatchTenant');
+
+export const ScopeSchema = z.enum(['users', 'devices', 'operations', 'audit']);
+
+export const CreateClientSchema = z
+  .strictObject({ name: z.string().min(1).max(128), scopes: z.array(ScopeSchema).min(1).max(4).optional() })
+  .openapi('CreateClient');
+
+export const ClientSchema = z
+  .object({ clientId: z.string(), name: z.string(), scopes: z.array(ScopeSchema), createdAt: z.string(), revokedAt: z.string().optional() })
+  .openapi('ApiClient');
+
+export const ClientWithSecretSchema = ClientSchema.extend({ clientSecret: z.string() }).openapi('ApiClientWithSecret');

@@ -1,0 +1,43 @@
+// Wire schemas of the identity store: users and their attributes.
+import { z } from '@hono/zod-openapi';
+
+export const ATTRIBUTE_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
+export const MAX_ATTRIBUTES = 100;
+
+const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'keys match ^[A-Za-z0-9_.-]{1,64}$');
+const attributeValue = z.string().max(1024, 'values are at most 1024 characters');
+const externalRef = z.string().min(1).max(256);
+
+export const AttributesSchema = z
+  .record(attributeKey, attributeValue)
+  .refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES, { message: `at most ${MAX_ATTRIBUTES} attributes` })
+  .openapi({ example: { email: 'ada@example.com', tier: 'gold' } });
+
+export const UserSchema = z
+  .object({
+    id: z.string().openapi({ example: 'usr_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h' }),
+    externalRef: z.string().optional(),
+    status: z.enum(['ACTIVE', 'LOCKED', 'DEACTIVATED']),
+    lockReason: z.string().optional(),
+    attributes: z.record(z.string(), z.string()),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .openapi('User');
+
+export const CreateUserSchema = z
+  .strictObject({ externalRef: externalRef.optional(), attributes: AttributesSchema.optional() })
+  .openapi('CreateUser');
+
+export const PatchUserSchema = z
+  .strictObject({
+    externalRef: externalRef.nullable().optional(),
+    attributes: z
+      .record(attributeKey, attributeValue.nullable())
+      .refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES * 2, { message: 'too many attribute changes' })
+      .optional(),
+  })
+  .openapi('PatchUser', { description: 'JSON merge patch (RFC 7396): an attribute set to null is deleted.' });
+
+export const LockSchema = z.strictObject({ reason: z.string().min(1).max(256).optional() }).openapi('LockRequest');
+export const EmptyActionSchema = z.strictObject({}).openapi('ActionRequest');

@@ -1,0 +1,29 @@
+// Side effects of user and device state changes: cancel their live operations and emit events.
+import type { Bindings } from '../env';
+import type { User } from '../storage/users';
+import { emitEvent } from './events';
+
+interface PendingRow {
+  id: string;
+}
+
+/** Cancels every live operation of the user (or of one device): PSD2 — a blocked party completes nothing. */
+export async function cancelLiveOperations(env: Bindings, scope: { tenantId: string; userId: string; deviceId?: string }, reason: string): Promise<number> {
+  const rows = await env.DB
+    .prepare(
+      `SELECT id FROM operations WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('PENDING','IN_PROGRESS')
+       AND (?3 IS NULL OR device_id IS NULL OR device_id = ?3)`,
+    )
+    .bind(scope.tenantId, scope.userId, scope.deviceId ?? null)
+    .all<PendingRow>();
+  await Promise.all(rows.results.map((row) => env.OPERATIONS.get(env.OPERATIONS.idFromName(row.id)).cancel({ reason, tenantId: scope.tenantId })));
+  return rows.results.length;
+}
+
+export async function onUserBlocked(env: Bindings, user: User): Promise<void> {
+  await cancelLiveOperations(env, { tenantId: user.tenantId, userId: user.id }, user.status === 'DEACTIVATED' ? 'USER_DEACTIVATED' : 'USER_LOCKED');
+}
+
+export async function onUserChanged(env: Bindings, user: User, type: 'user.locked' | 'user.unlocked' | 'user.deactivated'): Promise<void> {
+  await emitEvent(env, user.tenantId, type, { userId: user.id, status: user.status, ...(user.lockReason ? { lockReason: user.lockReason } : {}) });
+}
