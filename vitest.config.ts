@@ -2,19 +2,26 @@
 import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 import { fileURLToPath } from 'node:url';
+import { generateVars } from './scripts/dev-vars.mjs';
 
 export default defineConfig({
   plugins: [
-    cloudflareTest(async () => ({
+    cloudflareTest(async () => {
+      // Fresh signing and E2E keys per run, generated exactly as `npm run dev` does.
+      const { SIGNING_KEYS, E2E_KEYS } = await generateVars();
+      return {
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
         bindings: {
           ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
           ALLOW_LOCAL_WEBHOOKS: 'false',
+          SIGNING_KEYS,
+          E2E_KEYS,
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
       },
-    })),
+      };
+    }),
   ],
   test: {
     include: ['test/**/*.test.ts'],

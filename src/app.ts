@@ -8,6 +8,9 @@ import { tenants } from './routes/admin/tenants';
 import { oauth } from './routes/oauth';
 import { users } from './routes/v1/users';
 import { audit } from './routes/v1/audit';
+import { operations } from './routes/v1/operations';
+import { devices } from './routes/v1/devices';
+import { sdk } from './routes/sdk/operations';
 import { wellKnown } from './routes/well-known';
 import { docsPage } from './routes/docs';
 
@@ -22,6 +25,9 @@ app.route('/oauth', oauth);
 app.route('/admin/v1/tenants', tenants);
 app.route('/v1/users', users);
 app.route('/v1/audit-events', audit);
+app.route('/v1/operations', operations);
+app.route('/v1', devices);
+app.route('/sdk/v1', sdk);
 app.route('/', wellKnown);
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'oauth2', {

@@ -1,10 +1,529 @@
 // OperationDO: one Durable Object per operation owns its state machine, challenge, attempts and expiry.
 import { DurableObject } from 'cloudflare:workers';
+import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { Bindings } from '../env';
+import type { ErrorCode } from '../errors';
+import { isFinal, transition } from '../domain/operation-state';
+import type { OperationStatus, OperationType } from '../domain/operation-state';
+import type { TenantPolicy } from '../domain/policy';
+import { nextFailedAttempts, TOO_MANY_FAILED_ATTEMPTS } from '../domain/policy';
+import { digestsEqual } from '../domain/secrets';
+import { fromB64url } from '../domain/encoding';
+import { newId } from '../domain/ids';
+import { verifyLinkedChallenge } from '../domain/linking';
+import type { NewCredential, RelyingParty, StoredCredential, VerificationFailure } from '../domain/webauthn';
+import { authenticationOptions, coseToJwk, registrationOptions, verifyAssertion, verifyRegistration } from '../domain/webauthn';
+import { verifyDeviceBinding } from '../domain/device-key';
+import { signResultToken } from '../domain/result-token';
+import type { OperationView } from '../schemas/operations';
+import type { AuditEntry } from '../storage/audit';
+import { auditHeadFrom, auditHeadStatement, commitWithAudit } from '../storage/audit';
+import { insertDeviceStatements } from '../storage/devices';
+import { emitEvent } from '../services/events';
+
+/** An active device of the user as snapshotted at start (native devices have no WebAuthn credential). */
+export interface DeviceSnapshot {
+  id: string;
+  kind: 'PASSKEY' | 'NATIVE';
+  deviceKeyJwk: JsonWebKey | null;
+}
+
+/** Everything a ceremony needs, captured at start so the hot path does not go back to D1. */
+export interface OperationSnapshot {
+  id: string;
+  tenantId: string;
+  userId: string;
+  type: OperationType;
+  status: OperationStatus;
+  createdAt: string;
+  expiresAt: string;
+  completedAt?: string;
+  deviceId?: string;
+  context?: { title: string; text?: string };
+  transaction?: Record<string, unknown>;
+  transactions?: Record<string, unknown>[];
+  total?: { amount: string; currency: string };
+  document?: { title?: string; mimeType: string; sha256: string };
+  documentContent?: string;
+  numberMatch?: string;
+  numberMatchChoices?: string[];
+  sdkTokenHash: string;
+  challenge: string;
+  issuer: string;
+  rp: RelyingParty;
+  policy: TenantPolicy;
+  userName: string;
+  deviceName?: string;
+  /** REGISTRATION: credentials to exclude; otherwise: credentials allowed to answer. */
+  credentials: StoredCredential[];
+  devices: DeviceSnapshot[];
+  result?: { deviceId: string; userVerified: true; authMethod: string; token: string };
+  failure?: { code: string };
+}
+
+export type Caller = { kind: 'sdk'; tokenHash: string } | { kind: 'device'; deviceId: string };
+
+export type DoResult<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; detail: string; extras?: Record<string, unknown> };
+
+export interface FinishInput {
+  credential?: unknown;
+  deviceKey?: JsonWebKey;
+  deviceSignature?: string;
+  numberMatch?: string;
+  /** Native devices: a verified signature by the device key over the operation challenge (see docs/native-protocol.md). */
+  native?: { deviceId: string; jws: string; deviceKeyJwk: JsonWebKey; userVerification: string };
+}
+
+export interface SdkStartView {
+  operation: {
+    id: string;
+    type: OperationType;
+    context?: { title: string; text?: string };
+    transaction?: Record<string, unknown>;
+    transactions?: Record<string, unknown>[];
+    total?: { amount: string; currency: string };
+    document?: { title?: string; mimeType: string; sha256: string; content: string };
+    numberMatchChoices?: string[];
+    expiresAt: string;
+  };
+  publicKey: unknown;
+}
+
+const STATE_KEY = 'op';
+/** Final operations stay readable (with their result token) for a day, then the object forgets them. */
+const RETAIN_FINAL_MS = 24 * 3600 * 1000;
+
+function fail<T>(code: ErrorCode, detail: string, extras?: Record<string, unknown>): DoResult<T> {
+  return { ok: false, code, detail, ...(extras ? { extras } : {}) };
+}
+
+/** The bound object of dynamic linking (API.md): the transaction, the batch, or the document digest. */
+export function boundOf(op: Pick<OperationSnapshot, 'transaction' | 'transactions' | 'document'>): unknown {
+  if (op.transaction) return op.transaction;
+  if (op.transactions) return { transactions: op.transactions };
+  return op.document;
+}
 
 export class OperationDO extends DurableObject<Bindings> {
-  async cancel(input: { reason: string; tenantId: string }): Promise<null> {
-    void input;
-    return null;
+  private op: OperationSnapshot | null | undefined;
+  private finishing = false;
+  private waiters = new Set<() => void>();
+
+  private async load(): Promise<OperationSnapshot | null> {
+    if (this.op === undefined) this.op = (await this.ctx.storage.get<OperationSnapshot>(STATE_KEY)) ?? null;
+    return this.op;
   }
+
+  private async save(op: OperationSnapshot): Promise<void> {
+    this.op = op;
+    await this.ctx.storage.put(STATE_KEY, op);
+  }
+
+  /** Called once by POST /v1/operations. */
+  async begin(snapshot: OperationSnapshot): Promise<OperationView> {
+    const existing = await this.load();
+    if (existing) throw new Error('operation already exists');
+    await this.save(snapshot);
+    // PSD2 RTS art. 4(3)(d): expiry happens at expiresAt even if nobody asks.
+    await this.ctx.storage.setAlarm(Date.parse(snapshot.expiresAt));
+    return this.view(snapshot);
+  }
+
+  private view(op: OperationSnapshot): OperationView {
+    return {
+      id: op.id,
+      type: op.type,
+      status: op.status,
+      userId: op.userId,
+      ...(op.result?.deviceId ? { deviceId: op.result.deviceId } : op.deviceId ? { deviceId: op.deviceId } : {}),
+      createdAt: op.createdAt,
+      expiresAt: op.expiresAt,
+      ...(op.completedAt ? { completedAt: op.completedAt } : {}),
+      ...(op.context ? { context: op.context } : {}),
+      ...(op.transaction ? { transaction: op.transaction } : {}),
+      ...(op.transactions ? { transactions: op.transactions } : {}),
+      ...(op.total ? { total: op.total } : {}),
+      ...(op.document ? { document: op.document } : {}),
+      ...(op.numberMatch ? { numberMatch: op.numberMatch } : {}),
+      ...(op.result ? { result: op.result } : {}),
+      ...(op.failure ? { failure: op.failure } : {}),
+    };
+  }
+
+  /** Status for the relying party; with waitSeconds, held until the operation is final or the time passes. */
+  async status(input: { tenantId: string; waitSeconds?: number }): Promise<OperationView | null> {
+    let op = await this.load();
+    if (!op || op.tenantId !== input.tenantId) return null;
+    if (!isFinal(op.status) && Date.now() >= Date.parse(op.expiresAt)) op = await this.expire();
+    const wait = Math.min(Math.max(input.waitSeconds ?? 0, 0), 30);
+    if (wait > 0 && !isFinal(op.status)) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, wait * 1000);
+        this.waiters.add(done);
+      });
+      op = (await this.load())!;
+    }
+    return this.view(op);
+  }
+
+  private wakeWaiters(): void {
+    for (const wake of [...this.waiters]) wake();
+  }
+
+  private authorised(op: OperationSnapshot, caller: Caller): boolean {
+    if (caller.kind === 'sdk') return digestsEqual(caller.tokenHash, op.sdkTokenHash);
+    // A device proof: the named device, or (broadcast) any active device of the user.
+    if (op.type === 'REGISTRATION') return false;
+    return op.deviceId ? op.deviceId === caller.deviceId : op.devices.some((d) => d.id === caller.deviceId);
+  }
+
+  /** Loads the operation for an SDK call, refusing unknown, foreign and final ones in a fixed order. */
+  private async forCaller(caller: Caller): Promise<DoResult<OperationSnapshot>> {
+    let op = await this.load();
+    if (!op || !this.authorised(op, caller)) return fail('OPERATION_NOT_FOUND', 'No such operation for these credentials.');
+    if (!isFinal(op.status) && Date.now() >= Date.parse(op.expiresAt)) op = await this.expire();
+    if (isFinal(op.status)) return fail('OPERATION_FINAL', `The operation is ${op.status}.`, { operationStatus: op.status });
+    return { ok: true, value: op };
+  }
+
+  /** Public operation summary for device listings (pending operations of a device). */
+  async summary(input: { deviceId: string }): Promise<OperationView | null> {
+    const op = await this.load();
+    if (!op || isFinal(op.status) || !this.authorised(op, { kind: 'device', deviceId: input.deviceId })) return null;
+    if (Date.now() >= Date.parse(op.expiresAt)) return null;
+    return this.view(op);
+  }
+
+  async sdkStart(input: { caller: Caller }): Promise<DoResult<SdkStartView>> {
+    const found = await this.forCaller(input.caller);
+    if (!found.ok) return found;
+    const op = found.value;
+    if (this.finishing) return fail('OPERATION_CONFLICT', 'The operation is being completed.');
+    if (op.status === 'PENDING') await this.save({ ...op, status: transition(op.status, 'IN_PROGRESS') });
+    const timeoutMs = Math.max(Date.parse(op.expiresAt) - Date.now(), 1000);
+    const challenge = fromB64url(op.challenge);
+    const publicKey =
+      op.type === 'REGISTRATION'
+        ? await registrationOptions({
+            rp: op.rp, userId: op.userId, userName: op.userName, challenge, timeoutMs,
+            exclude: op.credentials.map((c) => ({ credentialId: c.credentialId, transports: c.transports })),
+          })
+        : await authenticationOptions({
+            rpId: op.rp.rpId, challenge, timeoutMs,
+            allow: op.credentials
+              .filter((c) => input.caller.kind === 'sdk' || c.deviceId === input.caller.deviceId)
+              .map((c) => ({ credentialId: c.credentialId, transports: c.transports })),
+          });
+    return {
+      ok: true,
+      value: {
+        operation: {
+          id: op.id, type: op.type, expiresAt: op.expiresAt,
+          ...(op.context ? { context: op.context } : {}),
+          ...(op.transaction ? { transaction: op.transaction } : {}),
+          ...(op.transactions ? { transactions: op.transactions, total: op.total } : {}),
+          ...(op.document ? { document: { ...op.document, content: op.documentContent ?? '' } } : {}),
+          ...(op.numberMatchChoices ? { numberMatchChoices: op.numberMatchChoices } : {}),
+        },
+        publicKey,
+      },
+    };
+  }
+
+  async sdkReject(input: { caller: Caller }): Promise<DoResult<{ status: OperationStatus }>> {
+    const found = await this.forCaller(input.caller);
+    if (!found.ok) return found;
+    if (this.finishing) return fail('OPERATION_CONFLICT', 'The operation is being completed.');
+    this.finishing = true;
+    try {
+      const actor = input.caller.kind === 'device' ? `device:${input.caller.deviceId}` : 'sdk';
+      const op = await this.finalise(found.value, { status: 'REJECTED', actor, deviceId: input.caller.kind === 'device' ? input.caller.deviceId : undefined });
+      return { ok: true, value: { status: op.status } };
+    } finally {
+      this.finishing = false;
+    }
+  }
+
+  async cancel(input: { tenantId: string; reason: string; actor?: string }): Promise<DoResult<OperationView>> {
+    let op = await this.load();
+    if (!op || op.tenantId !== input.tenantId) return fail('OPERATION_NOT_FOUND', 'No such operation.');
+    if (!isFinal(op.status) && Date.now() >= Date.parse(op.expiresAt)) op = await this.expire();
+    if (isFinal(op.status)) return fail('OPERATION_FINAL', `The operation is already ${op.status}.`, { operationStatus: op.status });
+    if (this.finishing) return fail('OPERATION_CONFLICT', 'A device is completing the operation right now.');
+    this.finishing = true;
+    try {
+      op = await this.finalise(op, { status: 'CANCELLED', actor: input.actor ?? 'system', reason: input.reason });
+      return { ok: true, value: this.view(op) };
+    } finally {
+      this.finishing = false;
+    }
+  }
+
+  override async alarm(): Promise<void> {
+    const op = await this.load();
+    if (!op) return;
+    if (isFinal(op.status)) {
+      if (Date.now() >= Date.parse(op.completedAt ?? op.expiresAt) + RETAIN_FINAL_MS) {
+        await this.ctx.storage.deleteAll();
+        this.op = null;
+      }
+      return;
+    }
+    await this.expire();
+  }
+
+  private async expire(): Promise<OperationSnapshot> {
+    const op = (await this.load())!;
+    if (isFinal(op.status) || this.finishing) return op;
+    this.finishing = true;
+    try {
+      return await this.finalise(op, { status: 'EXPIRED', actor: 'system' });
+    } finally {
+      this.finishing = false;
+    }
+  }
+
+  /**
+   * The device's answer. Exactly one finish can run: the flag is set before the first await, so a
+   * racing second call (or a replay of the same assertion) is refused and the challenge is used once.
+   */
+  async sdkFinish(input: { caller: Caller; body: FinishInput }): Promise<DoResult<{ status: OperationStatus }>> {
+    const found = await this.forCaller(input.caller);
+    if (!found.ok) return found;
+    // PSD2 RTS art. 4(3)(c): single use — one finish at a time, and a final state never changes.
+    if (this.finishing) return fail('OPERATION_CONFLICT', 'The operation is being completed by another request.');
+    this.finishing = true;
+    try {
+      return await this.complete(found.value, input);
+    } finally {
+      this.finishing = false;
+    }
+  }
+
+  private async complete(op: OperationSnapshot, input: { caller: Caller; body: FinishInput }): Promise<DoResult<{ status: OperationStatus }>> {
+    const outcome = await this.verify(op, input);
+    if (!outcome.ok) {
+      await this.finalise(op, {
+        status: 'FAILED', actor: outcome.deviceId ? `device:${outcome.deviceId}` : 'sdk', deviceId: outcome.deviceId, reason: outcome.reason,
+      });
+      // PSD2: a failure says no more than VERIFICATION_FAILED, whatever the cause.
+      return fail('VERIFICATION_FAILED', 'The device response could not be verified.');
+    }
+    const finished = await this.finalise(op, { status: 'COMPLETED', actor: `device:${outcome.deviceId}`, deviceId: outcome.deviceId, success: outcome });
+    if (finished.status !== 'COMPLETED') {
+      const code: ErrorCode = finished.failure?.code === 'USER_NOT_ACTIVE' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE';
+      return fail(code, `The operation was ${finished.status}: ${finished.failure?.code ?? 'refused'}.`, { operationStatus: finished.status });
+    }
+    return { ok: true, value: { status: finished.status } };
+  }
+
+  private async verify(op: OperationSnapshot, input: { caller: Caller; body: FinishInput }): Promise<Verification> {
+    const body = input.body;
+    const deviceOfCredential = (id: unknown): string | undefined =>
+      typeof id === 'string' ? op.credentials.find((c) => c.credentialId === id)?.deviceId : undefined;
+    const claimedDevice = op.type === 'REGISTRATION' ? undefined : op.deviceId ?? deviceOfCredential((body.credential as { id?: unknown } | undefined)?.id);
+    const refuse = (reason: VerificationFailure | 'NATIVE_NOT_SUPPORTED'): Verification => ({ ok: false, reason, deviceId: claimedDevice });
+
+    // Number matching: the user must pick the number the relying party showed (wrong pick = failed attempt).
+    if (op.numberMatch !== undefined && body.numberMatch !== op.numberMatch) return refuse('NUMBER_MATCH_WRONG');
+    // PSD2 RTS art. 5(1)(b): the challenge still binds exactly the amount, payee or document shown.
+    if ((op.type === 'AUTHORISATION' || op.type === 'SIGNATURE') && !(await verifyLinkedChallenge(fromB64url(op.challenge), boundOf(op)))) {
+      return refuse('MALFORMED');
+    }
+    if (body.native) return refuse('NATIVE_NOT_SUPPORTED');
+    if (!body.credential || typeof body.credential !== 'object') return refuse('MALFORMED');
+
+    if (op.type === 'REGISTRATION') {
+      const verified = await verifyRegistration({
+        response: body.credential as RegistrationResponseJSON, challenge: op.challenge, rp: op.rp, deviceBoundOnly: op.policy.deviceBoundOnly,
+      });
+      if (!verified.ok) return refuse(verified.reason);
+      // WebAuthn §7.1 step 22: a credential registered before is refused.
+      if (op.credentials.some((c) => c.credentialId === verified.value.credentialId)) return refuse('CREDENTIAL_ALREADY_REGISTERED');
+      let deviceKeyJwk: JsonWebKey | null = null;
+      if (body.deviceKey !== undefined || body.deviceSignature !== undefined) {
+        const bound = await verifyDeviceBinding({ jwk: body.deviceKey, jws: body.deviceSignature, operationId: op.id, challenge: op.challenge });
+        if (!bound.ok) return refuse('DEVICE_KEY_INVALID');
+        deviceKeyJwk = bound.jwk;
+      }
+      const credential = body.credential as RegistrationResponseJSON;
+      return {
+        ok: true, kind: 'registration', deviceId: newDeviceId(), credential: verified.value, deviceKeyJwk,
+        evidence: {
+          credentialId: verified.value.credentialId, publicKeyJwk: verified.value.publicKeyJwk,
+          attestationObject: credential.response.attestationObject, clientDataJSON: credential.response.clientDataJSON,
+        },
+      };
+    }
+
+    const caller = input.caller;
+    const allowed = caller.kind === 'device' ? op.credentials.filter((c) => c.deviceId === caller.deviceId) : op.credentials;
+    const response = body.credential as AuthenticationResponseJSON;
+    const verified = await verifyAssertion({ response, challenge: op.challenge, rp: op.rp, allowed, userId: op.userId });
+    if (!verified.ok) return refuse(verified.reason);
+    return {
+      ok: true, kind: 'assertion', deviceId: verified.value.credential.deviceId, credentialId: verified.value.credential.credentialId,
+      newCounter: verified.value.newCounter, backedUp: verified.value.backedUp,
+      evidence: {
+        credentialId: verified.value.credential.credentialId,
+        publicKeyJwk: coseToJwk(fromB64url(verified.value.credential.publicKey)),
+        authenticatorData: response.response.authenticatorData,
+        clientDataJSON: response.response.clientDataJSON,
+        signature: response.response.signature,
+      },
+    };
+  }
+
+  /**
+   * Moves the operation to a final state and records it in D1 (history, device, credential, audit)
+   * in one batch. A completion whose user or device stopped being ACTIVE meanwhile is refused by
+   * the batch's guard and becomes CANCELLED instead.
+   */
+  private async finalise(
+    op: OperationSnapshot,
+    change: { status: 'COMPLETED' | 'FAILED' | 'REJECTED' | 'CANCELLED' | 'EXPIRED'; actor: string; deviceId?: string; reason?: string; success?: Success },
+  ): Promise<OperationSnapshot> {
+    const db = this.env.DB;
+    const now = new Date();
+    const at = now.toISOString();
+    const pre = await db.batch([
+      auditHeadStatement(db, op.tenantId),
+      db.prepare('SELECT status FROM users WHERE id = ?1').bind(op.userId),
+      db.prepare('SELECT id, status, failed_attempts FROM devices WHERE id = ?1').bind(change.deviceId ?? ''),
+    ]);
+    const head = auditHeadFrom(pre[0]);
+    const userStatus = (pre[1]?.results[0] as { status?: string } | undefined)?.status;
+    const device = pre[2]?.results[0] as { id: string; status: string; failed_attempts: number } | undefined;
+
+    let status: OperationStatus = transition(op.status, change.status);
+    let failureCode: string | undefined =
+      change.status === 'FAILED' ? 'VERIFICATION_FAILED' : change.status === 'CANCELLED' || change.status === 'EXPIRED' ? change.status : undefined;
+    if (status === 'COMPLETED') {
+      // PSD2: a locked or deactivated user or device completes nothing, even mid-flight.
+      if (userStatus !== 'ACTIVE') [status, failureCode] = ['CANCELLED', 'USER_NOT_ACTIVE'];
+      else if (change.success?.kind === 'assertion' && device?.status !== 'ACTIVE') [status, failureCode] = ['CANCELLED', 'DEVICE_NOT_ACTIVE'];
+    }
+    if (change.status === 'CANCELLED' && change.reason) failureCode = change.reason;
+
+    const statements: D1PreparedStatement[] = [];
+    const audit: AuditEntry[] = [];
+    const events: { type: Parameters<typeof emitEvent>[2]; data: Record<string, unknown> }[] = [];
+    let result: OperationSnapshot['result'];
+    const completedDevice = status === 'COMPLETED' ? change.success!.deviceId : undefined;
+
+    if (status === 'COMPLETED' && change.success) {
+      const success = change.success;
+      const amr = success.kind === 'native' ? ['hwk', success.userVerification] : ['hwk', 'user'];
+      const token = await signResultToken(this.env.SIGNING_KEYS, {
+        issuer: op.issuer, tenantId: op.tenantId, userId: op.userId, operationId: op.id, operationType: op.type, deviceId: success.deviceId,
+        amr, txn: op.transaction ?? (op.transactions ? { transactions: op.transactions } : undefined), doc: op.document,
+        evidence: success.evidence, issuedAt: Math.floor(now.getTime() / 1000),
+      });
+      result = { deviceId: success.deviceId, userVerified: true, authMethod: success.kind === 'native' ? 'native' : 'passkey', token };
+      if (success.kind === 'registration') {
+        const kind = success.credential ? 'PASSKEY' : 'NATIVE';
+        statements.push(
+          ...insertDeviceStatements(
+            db,
+            {
+              id: success.deviceId, tenantId: op.tenantId, userId: op.userId, kind, status: 'ACTIVE', lockReason: null,
+              name: op.deviceName ?? (kind === 'PASSKEY' ? 'Passkey' : 'Mobile app'), rpId: op.rp.rpId,
+              aaguid: success.credential?.aaguid ?? null, backupEligible: success.credential?.backupEligible ?? false,
+              backedUp: success.credential?.backedUp ?? false, transports: success.credential?.transports ?? [],
+              deviceKeyJwk: success.deviceKeyJwk, failedAttempts: 0, createdAt: at, updatedAt: at, lastUsedAt: at,
+            },
+            success.credential,
+          ),
+        );
+        audit.push({ actor: change.actor, action: 'device.registered', targetType: 'device', targetId: success.deviceId, userId: op.userId, data: { kind, operationId: op.id } });
+        events.push({ type: 'device.registered', data: { deviceId: success.deviceId, userId: op.userId, kind, operationId: op.id } });
+      } else {
+        // Guard: the device and user are still ACTIVE when this batch commits.
+        statements.push(
+          db
+            .prepare(`INSERT INTO guards (ok) SELECT (SELECT COUNT(*) FROM devices WHERE id = ?1 AND status = 'ACTIVE') * (SELECT COUNT(*) FROM users WHERE id = ?2 AND status = 'ACTIVE')`)
+            .bind(success.deviceId, op.userId),
+          db.prepare('DELETE FROM guards'),
+          db
+            .prepare('UPDATE devices SET failed_attempts = 0, last_used_at = ?2, updated_at = ?2, backed_up = ?3 WHERE id = ?1')
+            .bind(success.deviceId, at, success.kind === 'assertion' && success.backedUp ? 1 : 0),
+        );
+        if (success.kind === 'assertion') {
+          statements.push(db.prepare('UPDATE credentials SET counter = ?3 WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, success.credentialId, success.newCounter));
+        }
+      }
+    }
+
+    if (status === 'FAILED' && device && device.status === 'ACTIVE') {
+      // PSD2 RTS art. 4(3)(b): count consecutive failures and lock at the tenant's maximum.
+      const next = nextFailedAttempts({ failedAttempts: device.failed_attempts, maxFailedAttempts: op.policy.maxFailedAttempts });
+      statements.push(
+        db
+          .prepare(`UPDATE devices SET failed_attempts = ?2, status = CASE WHEN ?3 = 1 THEN 'LOCKED' ELSE status END, lock_reason = CASE WHEN ?3 = 1 THEN ?4 ELSE lock_reason END, updated_at = ?5 WHERE id = ?1`)
+          .bind(device.id, next.failedAttempts, next.lock ? 1 : 0, TOO_MANY_FAILED_ATTEMPTS, at),
+      );
+      if (next.lock) {
+        audit.push({ actor: 'system', action: 'device.locked', targetType: 'device', targetId: device.id, userId: op.userId, data: { reason: TOO_MANY_FAILED_ATTEMPTS, failedAttempts: next.failedAttempts } });
+        events.push({ type: 'device.locked', data: { deviceId: device.id, userId: op.userId, lockReason: TOO_MANY_FAILED_ATTEMPTS } });
+      }
+    }
+
+    const historyDevice = completedDevice ?? change.deviceId ?? op.deviceId ?? null;
+    statements.push(
+      db
+        .prepare('UPDATE operations SET status = ?2, completed_at = ?3, failure_code = ?4, device_id = ?5 WHERE id = ?1')
+        .bind(op.id, status, at, failureCode ?? null, historyDevice),
+    );
+    audit.push({
+      actor: change.actor, action: `operation.${status.toLowerCase()}`, targetType: 'operation', targetId: op.id, userId: op.userId,
+      data: { type: op.type, ...(historyDevice ? { deviceId: historyDevice } : {}), ...(change.reason ? { reason: change.reason } : {}) },
+    });
+
+    try {
+      await commitWithAudit(db, op.tenantId, statements, audit, at, { head });
+    } catch (error) {
+      if (status !== 'COMPLETED' || !(error instanceof Error) || !/CHECK constraint failed|UNIQUE constraint failed: credentials/.test(error.message)) throw error;
+      // The guard fired (user or device blocked meanwhile) or the credential was registered by a racing operation.
+      const registeredTwice = /credentials/.test(error.message);
+      return this.finalise(op, registeredTwice
+        ? { status: 'FAILED', actor: change.actor, reason: 'CREDENTIAL_ALREADY_REGISTERED' }
+        : { status: 'CANCELLED', actor: 'system', reason: 'DEVICE_NOT_ACTIVE' });
+    }
+
+    const final: OperationSnapshot = {
+      ...op, status, completedAt: at,
+      ...(result ? { result } : {}),
+      ...(failureCode && status !== 'COMPLETED' ? { failure: { code: failureCode } } : {}),
+    };
+    await this.save(final);
+    await this.ctx.storage.setAlarm(now.getTime() + RETAIN_FINAL_MS);
+    this.wakeWaiters();
+
+    const opEvent = `operation.${status.toLowerCase()}` as Parameters<typeof emitEvent>[2];
+    events.push({
+      type: opEvent,
+      data: {
+        operationId: op.id, type: op.type, status, userId: op.userId, ...(historyDevice ? { deviceId: historyDevice } : {}),
+        ...(final.failure ? { failure: final.failure } : {}),
+      },
+    });
+    for (const event of events) await emitEvent(this.env, op.tenantId, event.type, event.data);
+    return final;
+  }
+}
+
+type Success =
+  | { ok: true; kind: 'registration'; deviceId: string; credential: NewCredential | null; deviceKeyJwk: JsonWebKey | null; evidence: Record<string, unknown> }
+  | { ok: true; kind: 'assertion'; deviceId: string; credentialId: string; newCounter: number; backedUp: boolean; evidence: Record<string, unknown> }
+  | { ok: true; kind: 'native'; deviceId: string; userVerification: string; evidence: Record<string, unknown> };
+
+type Verification = Success | { ok: false; reason: string; deviceId?: string };
+
+function newDeviceId(): string {
+  return newId('dev');
 }

@@ -22,6 +22,12 @@ export const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
     if (contentType !== undefined && !JSON_TYPE.test(contentType)) {
       throw new ApiError('UNSUPPORTED_MEDIA_TYPE', 'Send application/json.');
     }
+    if (contentType !== undefined) {
+      // An empty body is no body: without this, the route's JSON validator fails to parse '' (400) instead of reading `{}`.
+      const headers = new Headers(c.req.raw.headers);
+      headers.delete('content-type');
+      c.req.raw = new Request(c.req.raw, { headers });
+    }
     return next();
   }
   if (contentType === undefined || !JSON_TYPE.test(contentType)) {

@@ -34,7 +34,7 @@ oauth.post('/token', async (c) => {
   if (!/^application\/x-www-form-urlencoded/i.test(type)) {
     return oauthError(400, 'invalid_request', 'Send application/x-www-form-urlencoded.');
   }
-  const raw = await c.req.text();
+  const raw = new TextDecoder().decode(await c.req.arrayBuffer());
   if (raw.length > 4096) return oauthError(400, 'invalid_request', 'The request is too large.');
   const form = new URLSearchParams(raw);
   if (form.get('grant_type') !== 'client_credentials') {

@@ -55,6 +55,17 @@ export function decodeCursor<T extends string | number>(cursor: string | undefin
   });
 }
 
+/**
+ * A page from `limit + 1` fetched rows: the extra row only proves another page exists, so the last
+ * page says `nextCursor: null` itself (API.md conventions) instead of pointing at an empty page.
+ */
+export function pageAhead<T>(rows: T[], limit: number, keyOf: (item: T) => string | number): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(keyOf(last)) : null };
+}
+
+/** A page from at most `limit` fetched rows; a full page always gets a cursor, even when nothing follows (prefer pageAhead). */
 export function page<T>(items: T[], limit: number, keyOf: (item: T) => string | number): { items: T[]; nextCursor: string | null } {
   const last = items[items.length - 1];
   return { items, nextCursor: items.length === limit && last !== undefined ? encodeCursor(keyOf(last)) : null };

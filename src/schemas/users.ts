@@ -39,5 +39,12 @@ export const PatchUserSchema = z
   })
   .openapi('PatchUser', { description: 'JSON merge patch (RFC 7396): an attribute set to null is deleted.' });
 
-export const LockSchema = z.strictObject({ reason: z.string().min(1).max(256).optional() }).openapi('LockRequest');
+/** Set only by the service when a device fails too often (API.md §1), never by a relying party. */
+export const AUTOMATIC_LOCK_REASON = 'TOO_MANY_FAILED_ATTEMPTS';
+
+export const LockSchema = z
+  .strictObject({
+    reason: z.string().min(1).max(256).refine((r) => r !== AUTOMATIC_LOCK_REASON, `${AUTOMATIC_LOCK_REASON} is reserved for automatic locks`).optional(),
+  })
+  .openapi('LockRequest');
 export const EmptyActionSchema = z.strictObject({}).openapi('ActionRequest');

@@ -7,12 +7,15 @@ interface PendingRow {
   id: string;
 }
 
-/** Cancels every live operation of the user (or of one device): PSD2 — a blocked party completes nothing. */
+/**
+ * Cancels every live operation of the user, or those addressed to one device. A broadcast operation
+ * survives a device lock: the other devices may still answer it, and the locked one is refused at finish.
+ */
 export async function cancelLiveOperations(env: Bindings, scope: { tenantId: string; userId: string; deviceId?: string }, reason: string): Promise<number> {
   const rows = await env.DB
     .prepare(
       `SELECT id FROM operations WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('PENDING','IN_PROGRESS')
-       AND (?3 IS NULL OR device_id IS NULL OR device_id = ?3)`,
+       AND (?3 IS NULL OR device_id = ?3)`,
     )
     .bind(scope.tenantId, scope.userId, scope.deviceId ?? null)
     .all<PendingRow>();

@@ -41,17 +41,24 @@ export async function chainHash(prevHash: string, record: Omit<AuditRecord, 'has
   return hashSecret(`${prevHash}\n${canonical}`);
 }
 
-interface Head {
+export interface AuditHead {
   seq: number;
   hash: string;
 }
+type Head = AuditHead;
+
+/** The chain head query, so a caller can fold it into a read batch it makes anyway. */
+export function auditHeadStatement(db: D1Database, tenantId: string): D1PreparedStatement {
+  return db.prepare('SELECT seq, hash FROM audit_events WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1').bind(tenantId);
+}
+
+export function auditHeadFrom(result: D1Result | undefined): AuditHead {
+  const row = result?.results[0] as { seq: number; hash: string } | undefined;
+  return row ?? { seq: 0, hash: GENESIS_HASH };
+}
 
 async function readHead(db: D1Database, tenantId: string): Promise<Head> {
-  const row = await db
-    .prepare('SELECT seq, hash FROM audit_events WHERE tenant_id = ?1 ORDER BY seq DESC LIMIT 1')
-    .bind(tenantId)
-    .first<{ seq: number; hash: string }>();
-  return row ?? { seq: 0, hash: GENESIS_HASH };
+  return auditHeadFrom(await auditHeadStatement(db, tenantId).all());
 }
 
 async function auditStatements(db: D1Database, tenantId: string, head: Head, entries: AuditEntry[], at: string): Promise<D1PreparedStatement[]> {
@@ -100,9 +107,11 @@ export async function commitWithAudit(
   statements: D1PreparedStatement[],
   entries: AuditEntry[],
   at: string = new Date().toISOString(),
+  options: { head?: AuditHead } = {},
 ): Promise<D1Result[]> {
   for (let attempt = 0; ; attempt++) {
-    const head = await readHead(db, tenantId);
+    // A head the caller already read saves one round trip; a stale one just costs a retry.
+    const head = attempt === 0 && options.head ? options.head : await readHead(db, tenantId);
     const audit = await auditStatements(db, tenantId, head, entries, at);
     try {
       return await db.batch([...statements, ...audit]);

@@ -90,13 +90,19 @@ export function patchUserStatements(db: D1Database, user: User, patch: UserPatch
   if (patch.externalRef !== undefined) {
     statements.push(db.prepare('UPDATE users SET external_ref = ?2 WHERE id = ?1').bind(user.id, patch.externalRef));
   }
-  for (const [key, value] of Object.entries(patch.attributes ?? {})) {
+  const changes = Object.entries(patch.attributes ?? {});
+  // Deletions first, and only keys that do not exist yet are INSERTed: the 100-attribute trigger fires
+  // before every INSERT, even an upsert that ends as an update, so a full user could not change a value.
+  for (const [key, value] of changes) {
+    if (value === null) statements.push(db.prepare('DELETE FROM user_attributes WHERE user_id = ?1 AND key = ?2').bind(user.id, key));
+  }
+  for (const [key, value] of changes) {
+    if (value === null) continue;
     statements.push(
-      value === null
-        ? db.prepare('DELETE FROM user_attributes WHERE user_id = ?1 AND key = ?2').bind(user.id, key)
-        : db
-            .prepare('INSERT INTO user_attributes (user_id, tenant_id, key, value) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value')
-            .bind(user.id, user.tenantId, key, value),
+      db.prepare('UPDATE user_attributes SET value = ?3 WHERE user_id = ?1 AND key = ?2').bind(user.id, key, value),
+      db
+        .prepare('INSERT INTO user_attributes (user_id, tenant_id, key, value) SELECT ?1, ?2, ?3, ?4 WHERE NOT EXISTS (SELECT 1 FROM user_attributes WHERE user_id = ?1 AND key = ?3)')
+        .bind(user.id, user.tenantId, key, value),
     );
   }
   statements.push(db.prepare('UPDATE users SET updated_at = ?2 WHERE id = ?1').bind(user.id, at));
@@ -107,7 +113,7 @@ export function setUserStatusStatement(db: D1Database, userId: string, change: {
   return db.prepare('UPDATE users SET status = ?2, lock_reason = ?3, updated_at = ?4 WHERE id = ?1').bind(userId, change.status, change.lockReason, change.at);
 }
 
-/** Erasure: the user's attributes, devices, credentials and operation history go; the audit log keeps pseudonymous ids only. */
+/** Erasure: the user's attributes, devices, credentials, operation history and stored replays go; the audit log keeps pseudonymous ids only. */
 export function eraseUserStatements(db: D1Database, tenantId: string, userId: string): D1PreparedStatement[] {
   return [
     db.prepare('DELETE FROM credentials WHERE tenant_id = ?1 AND user_id = ?2').bind(tenantId, userId),
@@ -115,5 +121,9 @@ export function eraseUserStatements(db: D1Database, tenantId: string, userId: st
     db.prepare('DELETE FROM operations WHERE tenant_id = ?1 AND user_id = ?2').bind(tenantId, userId),
     db.prepare('DELETE FROM user_attributes WHERE user_id = ?1').bind(userId),
     db.prepare('DELETE FROM users WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, userId),
+    // Stored Idempotency-Key replays of the tenant's clients that carry the user (a create replays its attributes).
+    db
+      .prepare('DELETE FROM idempotency_keys WHERE client_id IN (SELECT id FROM api_clients WHERE tenant_id = ?1) AND instr(body, ?2) > 0')
+      .bind(tenantId, userId),
   ];
 }

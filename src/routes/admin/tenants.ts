@@ -6,7 +6,7 @@ import { newId, isId } from '../../domain/ids';
 import { newSecret } from '../../domain/secrets';
 import { DEFAULT_POLICY } from '../../domain/policy';
 import { requireAdmin } from '../../middleware/auth';
-import { commonErrors, decodeCursor, IdParam, listOf, notFound, page, PageQuery } from '../../schemas/common';
+import { commonErrors, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery } from '../../schemas/common';
 import { ClientSchema, ClientWithSecretSchema, CreateClientSchema, CreateTenantSchema, PatchTenantSchema, TenantSchema } from '../../schemas/tenants';
 import type { Tenant } from '../../storage/tenants';
 import { getTenant, insertTenantStatement, listTenants, updateTenantStatement } from '../../storage/tenants';
@@ -73,9 +73,9 @@ tenants.openapi(
   async (c) => {
     const q = c.req.valid('query');
     const afterId = decodeCursor(q.cursor, (k): k is string => typeof k === 'string' && isId(k, 'ten'));
-    const found = await listTenants(c.env.DB, { afterId, limit: q.limit });
-    const views = await Promise.all(found.map((t) => tenantView(c.env.DB, t)));
-    return c.json(page(views, q.limit, (t) => t.id), 200);
+    const found = await listTenants(c.env.DB, { afterId, limit: q.limit + 1 });
+    const { items, nextCursor } = pageAhead(found, q.limit, (t) => t.id);
+    return c.json({ items: await Promise.all(items.map((t) => tenantView(c.env.DB, t))), nextCursor }, 200);
   },
 );
 

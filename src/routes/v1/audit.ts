@@ -3,7 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { createRouter } from '../../env';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
-import { commonErrors, decodeCursor, listOf, page, PageQuery } from '../../schemas/common';
+import { commonErrors, decodeCursor, listOf, pageAhead, PageQuery } from '../../schemas/common';
 import { listAuditEvents, verifyAuditChain } from '../../storage/audit';
 
 export const audit = createRouter();
@@ -29,8 +29,8 @@ audit.openapi(
     const q = c.req.valid('query');
     const afterSeq = decodeCursor(q.cursor, (k): k is number => typeof k === 'number' && Number.isSafeInteger(k) && k > 0);
     if (q.userId !== undefined && !isId(q.userId, 'usr')) return c.json({ items: [], nextCursor: null }, 200);
-    const items = await listAuditEvents(c.env.DB, c.get('auth').tenantId, { userId: q.userId, afterSeq, limit: q.limit });
-    return c.json(page(items, q.limit, (e) => e.seq), 200);
+    const items = await listAuditEvents(c.env.DB, c.get('auth').tenantId, { userId: q.userId, afterSeq, limit: q.limit + 1 });
+    return c.json(pageAhead(items, q.limit, (e) => e.seq), 200);
   },
 );
 

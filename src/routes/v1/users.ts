@@ -5,7 +5,7 @@ import { ApiError } from '../../errors';
 import { newId, isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
 import { idempotent } from '../../middleware/idempotency';
-import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, page, PageQuery } from '../../schemas/common';
+import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery } from '../../schemas/common';
 import { CreateUserSchema, LockSchema, EmptyActionSchema, PatchUserSchema, UserSchema, MAX_ATTRIBUTES } from '../../schemas/users';
 import type { User } from '../../storage/users';
 import { eraseUserStatements, getUser, insertUserStatements, listUsers, patchUserStatements, setUserStatusStatement } from '../../storage/users';
@@ -13,7 +13,9 @@ import { commitWithAudit } from '../../storage/audit';
 import { onUserBlocked, onUserChanged } from '../../services/lifecycle';
 
 export const users = createRouter();
-users.use('*', requireScope('users'));
+const usersScope = requireScope('users');
+// GET /v1/users/{userId}/devices belongs to the devices router and its `devices` scope.
+users.use('*', async (c, next) => (/^\/v1\/users\/[^/]+\/devices\/?$/.test(c.req.path) ? next() : usersScope(c, next)));
 
 export function userView(user: User): z.infer<typeof UserSchema> {
   return {
@@ -97,9 +99,9 @@ users.openapi(
       externalRef: q.externalRef,
       attribute: q.attributeKey !== undefined && q.attributeValue !== undefined ? { key: q.attributeKey, value: q.attributeValue } : undefined,
       afterId,
-      limit: q.limit,
+      limit: q.limit + 1,
     });
-    return c.json(page(found.map(userView), q.limit, (u) => u.id), 200);
+    return c.json(pageAhead(found.map(userView), q.limit, (u) => u.id), 200);
   },
 );
 

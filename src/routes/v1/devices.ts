@@ -1,0 +1,157 @@
+// /v1 devices: list a user's devices, inspect, rename, lock/unlock, deactivate, and a device's operation history.
+import { createRoute, z } from '@hono/zod-openapi';
+import { createRouter } from '../../env';
+import type { AuthContext, Bindings } from '../../env';
+import { ApiError } from '../../errors';
+import { isId } from '../../domain/ids';
+import { requireScope } from '../../middleware/auth';
+import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, page, PageQuery } from '../../schemas/common';
+import { OperationSchema } from '../../schemas/operations';
+import type { Device } from '../../storage/devices';
+import { getDevice, listUserDevices, renameDeviceStatement, setDeviceStatusStatement } from '../../storage/devices';
+import { commitWithAudit } from '../../storage/audit';
+import { loadUser } from './users';
+import { historyView } from './operations';
+import { cancelLiveOperations } from '../../services/lifecycle';
+import { emitEvent } from '../../services/events';
+
+export const devices = createRouter();
+const devicesScope = requireScope('devices');
+devices.use('/devices/*', devicesScope);
+devices.use('/users/:userId/devices', devicesScope);
+
+const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+export const DeviceSchema = z
+  .object({
+    id: z.string(), userId: z.string(), status: z.enum(['ACTIVE', 'LOCKED', 'DEACTIVATED']), lockReason: z.string().optional(),
+    kind: z.enum(['PASSKEY', 'NATIVE']), name: z.string(),
+    authenticator: z.object({ aaguid: z.string().optional(), backupEligible: z.boolean(), backedUp: z.boolean(), transports: z.array(z.string()).optional() }),
+    createdAt: z.string(), lastUsedAt: z.string().optional(), failedAttempts: z.number().int(),
+  })
+  .openapi('Device');
+
+export function deviceView(device: Device): z.infer<typeof DeviceSchema> {
+  return {
+    id: device.id, userId: device.userId, status: device.status, ...(device.lockReason ? { lockReason: device.lockReason } : {}),
+    kind: device.kind, name: device.name,
+    authenticator: {
+      ...(device.aaguid ? { aaguid: device.aaguid } : {}), backupEligible: device.backupEligible, backedUp: device.backedUp,
+      ...(device.transports.length > 0 ? { transports: device.transports } : {}),
+    },
+    createdAt: device.createdAt, ...(device.lastUsedAt ? { lastUsedAt: device.lastUsedAt } : {}), failedAttempts: device.failedAttempts,
+  };
+}
+
+async function loadDevice(db: D1Database, tenantId: string, deviceId: string): Promise<Device> {
+  const device = isId(deviceId, 'dev') ? await getDevice(db, tenantId, deviceId) : null;
+  if (!device) throw new ApiError('DEVICE_NOT_FOUND', `No device ${deviceId}.`);
+  return device;
+}
+
+const devicePath = z.object({ deviceId: IdParam('deviceId', 'dev_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') });
+
+devices.openapi(
+  createRoute({
+    method: 'get', path: '/users/{userId}/devices', tags: ['Devices'], summary: "A user's devices", security: [{ oauth2: ['devices'] }],
+    request: { params: z.object({ userId: IdParam('userId', 'usr_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') }) },
+    responses: { 200: json(z.object({ items: z.array(DeviceSchema), nextCursor: z.null() }).openapi('DeviceList'), 'Devices'), ...commonErrors, ...notFound('USER_NOT_FOUND') },
+  }),
+  async (c) => {
+    const { tenantId } = c.get('auth');
+    const user = await loadUser(c.env.DB, tenantId, c.req.valid('param').userId);
+    return c.json({ items: (await listUserDevices(c.env.DB, tenantId, user.id)).map(deviceView), nextCursor: null }, 200);
+  },
+);
+
+devices.openapi(
+  createRoute({
+    method: 'get', path: '/devices/{deviceId}', tags: ['Devices'], summary: 'One device', security: [{ oauth2: ['devices'] }],
+    request: { params: devicePath },
+    responses: { 200: json(DeviceSchema, 'The device'), ...commonErrors, ...notFound('DEVICE_NOT_FOUND') },
+  }),
+  async (c) => c.json(deviceView(await loadDevice(c.env.DB, c.get('auth').tenantId, c.req.valid('param').deviceId)), 200),
+);
+
+devices.openapi(
+  createRoute({
+    method: 'patch', path: '/devices/{deviceId}', tags: ['Devices'], summary: 'Rename a device', security: [{ oauth2: ['devices'] }],
+    request: {
+      params: devicePath,
+      body: { required: true, content: { 'application/merge-patch+json': { schema: z.strictObject({ name: z.string().min(1).max(64) }) }, 'application/json': { schema: z.strictObject({ name: z.string().min(1).max(64) }).openapi('PatchDevice') } } },
+    },
+    responses: { 200: json(DeviceSchema, 'The device'), ...commonErrors, ...notFound('DEVICE_NOT_FOUND') },
+  }),
+  async (c) => {
+    const { tenantId, clientId } = c.get('auth');
+    const device = await loadDevice(c.env.DB, tenantId, c.req.valid('param').deviceId);
+    const { name } = c.req.valid('json');
+    const at = new Date().toISOString();
+    await commitWithAudit(c.env.DB, tenantId, [renameDeviceStatement(c.env.DB, device.id, name, at)], [
+      { actor: `client:${clientId}`, action: 'device.renamed', targetType: 'device', targetId: device.id, userId: device.userId },
+    ], at);
+    return c.json(deviceView({ ...device, name, updatedAt: at }), 200);
+  },
+);
+
+type DeviceAction = 'lock' | 'unlock' | 'deactivate';
+
+async function changeDeviceStatus(env: Bindings, auth: AuthContext, deviceId: string, action: DeviceAction, reason?: string): Promise<Device> {
+  const device = await loadDevice(env.DB, auth.tenantId, deviceId);
+  // Deactivation is final.
+  if (device.status === 'DEACTIVATED') throw new ApiError('DEVICE_DEACTIVATED', 'A deactivated device cannot change status.');
+  const at = new Date().toISOString();
+  const next =
+    action === 'lock' ? { status: 'LOCKED' as const, lockReason: reason ?? 'LOCKED_BY_RELYING_PARTY', resetFailures: false }
+    : action === 'unlock' ? { status: 'ACTIVE' as const, lockReason: null, resetFailures: true }
+    : { status: 'DEACTIVATED' as const, lockReason: null, resetFailures: false };
+  const event = action === 'lock' ? 'device.locked' : action === 'unlock' ? 'device.unlocked' : 'device.deactivated';
+  await commitWithAudit(env.DB, auth.tenantId, [setDeviceStatusStatement(env.DB, device.id, { ...next, at })], [
+    { actor: `client:${auth.clientId}`, action: event, targetType: 'device', targetId: device.id, userId: device.userId, data: next.lockReason ? { reason: next.lockReason } : {} },
+  ], at);
+  const updated: Device = { ...device, status: next.status, lockReason: next.lockReason, failedAttempts: next.resetFailures ? 0 : device.failedAttempts, updatedAt: at };
+  if (next.status !== 'ACTIVE') await cancelLiveOperations(env, { tenantId: auth.tenantId, userId: device.userId, deviceId: device.id }, next.status === 'LOCKED' ? 'DEVICE_LOCKED' : 'DEVICE_DEACTIVATED');
+  await emitEvent(env, auth.tenantId, event, { deviceId: device.id, userId: device.userId, status: next.status, ...(next.lockReason ? { lockReason: next.lockReason } : {}) });
+  return updated;
+}
+
+const actionRoute = <T extends z.ZodTypeAny>(action: DeviceAction, summary: string, schema: T) =>
+  createRoute({
+    method: 'post', path: `/devices/{deviceId}/${action}`, tags: ['Devices'], summary, security: [{ oauth2: ['devices'] }],
+    request: { params: devicePath, body: { required: false, content: { 'application/json': { schema } } } },
+    responses: { 200: json(DeviceSchema, 'The device'), ...commonErrors, ...notFound('DEVICE_NOT_FOUND'), ...conflict('DEVICE_DEACTIVATED') },
+  });
+
+const LockBody = z.strictObject({ reason: z.string().min(1).max(256).optional() }).openapi('DeviceLockRequest');
+const Empty = z.strictObject({}).openapi('DeviceActionRequest');
+
+devices.openapi(actionRoute('lock', 'Lock a device (cancels its pending operations)', LockBody), async (c) => {
+  const { reason } = c.req.valid('json') as z.infer<typeof LockBody>;
+  return c.json(deviceView(await changeDeviceStatus(c.env, c.get('auth'), c.req.valid('param').deviceId, 'lock', reason)), 200);
+});
+devices.openapi(actionRoute('unlock', 'Unlock a device (resets failedAttempts)', Empty), async (c) =>
+  c.json(deviceView(await changeDeviceStatus(c.env, c.get('auth'), c.req.valid('param').deviceId, 'unlock')), 200),
+);
+devices.openapi(actionRoute('deactivate', 'Deactivate a device (final)', Empty), async (c) =>
+  c.json(deviceView(await changeDeviceStatus(c.env, c.get('auth'), c.req.valid('param').deviceId, 'deactivate')), 200),
+);
+
+devices.openapi(
+  createRoute({
+    method: 'get', path: '/devices/{deviceId}/operations', tags: ['Devices'], summary: "The device's operation history, newest first",
+    security: [{ oauth2: ['devices'] }],
+    request: { params: devicePath, query: PageQuery },
+    responses: { 200: json(listOf(OperationSchema, 'OperationList'), 'Operations'), ...commonErrors, ...notFound('DEVICE_NOT_FOUND') },
+  }),
+  async (c) => {
+    const { tenantId } = c.get('auth');
+    const device = await loadDevice(c.env.DB, tenantId, c.req.valid('param').deviceId);
+    const q = c.req.valid('query');
+    const before = decodeCursor(q.cursor, (k): k is string => typeof k === 'string' && isId(k, 'op'));
+    const rows = await c.env.DB
+      .prepare('SELECT * FROM operations WHERE tenant_id = ?1 AND device_id = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4')
+      .bind(tenantId, device.id, before ?? '~', q.limit)
+      .all<Parameters<typeof historyView>[0]>();
+    return c.json(page(rows.results.map(historyView), q.limit, (o) => o.id), 200);
+  },
+);

@@ -1,0 +1,89 @@
+// Wire schemas of device operations: the start body (discriminated by type) and the Operation resource.
+import { z } from '@hono/zod-openapi';
+import { isCurrency, parseAmount } from '../domain/money';
+
+const Context = z.strictObject({ title: z.string().min(1).max(64), text: z.string().max(1024).optional() }).openapi('OperationContext');
+
+const Payee = z.strictObject({ name: z.string().min(1).max(140), account: z.string().min(1).max(64).optional() });
+
+export const TransactionSchema = z
+  .strictObject({
+    amount: z.string().openapi({ example: '12.50', description: 'Decimal string, > 0, at most the currency’s ISO 4217 minor digits' }),
+    currency: z.string().refine(isCurrency, 'an active ISO 4217 code such as EUR').openapi({ example: 'EUR' }),
+    payee: Payee,
+    reference: z.string().min(1).max(140).optional(),
+  })
+  .superRefine((t, ctx) => {
+    if (!isCurrency(t.currency)) return;
+    const parsed = parseAmount(t.amount, t.currency);
+    // PSD2 RTS art. 5(1)(a): the amount the payer sees is exact; never a float.
+    if (!parsed.ok) ctx.addIssue({ code: 'custom', path: ['amount'], message: parsed.reason });
+  })
+  .openapi('Transaction');
+
+const Common = {
+  userId: z.string().min(1).max(64),
+  deviceId: z.string().min(1).max(64).optional(),
+  ttlSeconds: z.number().int().openapi({ description: '1 … tenant operationTtlSeconds (≤ 300); default the maximum' }).optional(),
+  context: Context.optional(),
+  numberMatching: z.boolean().optional(),
+};
+
+export const StartOperationSchema = z
+  .discriminatedUnion('type', [
+    z.strictObject({ type: z.literal('REGISTRATION'), ...Common, deviceName: z.string().min(1).max(64).optional(), authorisedBy: z.string().min(1).max(64).optional() }),
+    z.strictObject({ type: z.literal('AUTHENTICATION'), ...Common }),
+    z.strictObject({
+      type: z.literal('AUTHORISATION'),
+      ...Common,
+      transaction: TransactionSchema.optional(),
+      transactions: z.array(TransactionSchema).min(2).max(100).optional(),
+    }),
+    z.strictObject({
+      type: z.literal('SIGNATURE'),
+      ...Common,
+      document: z.strictObject({
+        content: z.string().min(1).refine((s) => new TextEncoder().encode(s).byteLength <= 64 * 1024, 'at most 64 KiB of UTF-8'),
+        mimeType: z.enum(['text/plain', 'text/markdown', 'application/json']),
+        title: z.string().min(1).max(128).optional(),
+      }),
+    }),
+  ])
+  .superRefine((body, ctx) => {
+    if (body.type !== 'AUTHORISATION') return;
+    if ((body.transaction === undefined) === (body.transactions === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['transaction'], message: 'give exactly one of transaction or transactions' });
+      return;
+    }
+    const currencies = new Set((body.transactions ?? []).map((t) => t.currency));
+    if (currencies.size > 1) ctx.addIssue({ code: 'custom', path: ['transactions'], message: 'a batch has one currency' });
+  })
+  .openapi('StartOperation');
+
+export type StartOperationInput = z.infer<typeof StartOperationSchema>;
+
+export const OperationSchema = z
+  .object({
+    id: z.string(),
+    type: z.enum(['REGISTRATION', 'AUTHENTICATION', 'AUTHORISATION', 'SIGNATURE']),
+    status: z.enum(['PENDING', 'IN_PROGRESS', 'COMPLETED', 'REJECTED', 'FAILED', 'CANCELLED', 'EXPIRED']),
+    userId: z.string(),
+    deviceId: z.string().optional(),
+    createdAt: z.string(),
+    expiresAt: z.string(),
+    completedAt: z.string().optional(),
+    context: z.object({ title: z.string(), text: z.string().optional() }).optional(),
+    transaction: z.record(z.string(), z.unknown()).optional(),
+    transactions: z.array(z.record(z.string(), z.unknown())).optional(),
+    total: z.object({ amount: z.string(), currency: z.string() }).optional(),
+    document: z.object({ title: z.string().optional(), mimeType: z.string(), sha256: z.string() }).optional(),
+    numberMatch: z.string().optional(),
+    sdk: z.object({ token: z.string(), url: z.string() }).optional().openapi({ description: 'Only in the start response' }),
+    result: z
+      .object({ deviceId: z.string(), userVerified: z.literal(true), authMethod: z.string(), token: z.string() })
+      .optional(),
+    failure: z.object({ code: z.string() }).optional(),
+  })
+  .openapi('Operation');
+
+export type OperationView = z.infer<typeof OperationSchema>;
