@@ -1,0 +1,88 @@
+// Wire shapes of the device/SDK API (API.md §2) and the SDK's public result types.
+
+/** Lifecycle of an operation (API.md §1); the last five never change once reached. */
+export type OperationStatus = 'PENDING' | 'IN_PROGRESS' | 'COMPLETED' | 'REJECTED' | 'FAILED' | 'CANCELLED' | 'EXPIRED';
+
+export type OperationType = 'REGISTRATION' | 'AUTHENTICATION' | 'AUTHORISATION' | 'SIGNATURE';
+
+/**
+ * The per-operation credential the relying party received from `POST /v1/operations`:
+ * either flattened (`{ id, token }`) or the Operation itself with its `sdk` part.
+ */
+export type OperationRef = { id: string; token: string } | { id: string; sdk: { token: string } };
+
+export interface OperationContext {
+  title?: string;
+  text?: string;
+}
+
+export interface Payee {
+  name: string;
+  account?: string;
+}
+
+/** `amount` is a decimal string ("12.50") so that no float ever touches money. */
+export interface Transaction {
+  amount: string;
+  currency: string;
+  payee: Payee;
+  reference?: string;
+}
+
+export interface Money {
+  amount: string;
+  currency: string;
+}
+
+/** The document to sign as the SDK start returns it: the echoed, bound fields plus the content. */
+export interface SignedDocument {
+  title?: string;
+  mimeType: string;
+  /** Lowercase hex SHA-256 of the content's UTF-8 bytes. */
+  sha256: string;
+  content: string;
+}
+
+/** The operation as `POST /sdk/v1/operations/{id}/start` describes it. */
+export interface OperationDetails {
+  id: string;
+  type: OperationType;
+  context?: OperationContext;
+  transaction?: Transaction;
+  transactions?: Transaction[];
+  total?: Money;
+  document?: SignedDocument;
+  numberMatchChoices?: string[];
+}
+
+/** What the user is asked to agree to: exactly what the challenge binds, plus the context. */
+export type ConfirmationDetails = Omit<OperationDetails, 'numberMatchChoices'>;
+
+export interface ProblemDetails {
+  type?: string;
+  title?: string;
+  status?: number;
+  detail?: string;
+  code?: string;
+  traceId?: string;
+  invalidParams?: Array<{ name: string; reason: string }>;
+  /** Set with OPERATION_FINAL: the state the operation ended in. */
+  operationStatus?: OperationStatus;
+  [extension: string]: unknown;
+}
+
+export interface CeremonyResult {
+  status: OperationStatus;
+  operation: OperationDetails;
+}
+
+export interface RegisterResult extends CeremonyResult {
+  /** The key pair bound to the device, when one was; store it (e.g. in IndexedDB) to prove this device later. */
+  deviceKeyPair?: CryptoKeyPair;
+}
+
+export type ApproveResult = CeremonyResult;
+
+export interface RejectResult {
+  status: 'REJECTED';
+}

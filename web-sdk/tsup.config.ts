@@ -1,0 +1,32 @@
+// Builds the npm entries (ESM + .d.ts, dependencies external) and the self-contained page bundle.
+import { defineConfig, type Options } from 'tsup';
+
+const shared: Options = {
+  format: ['esm'],
+  target: 'es2022',
+  platform: 'browser',
+  sourcemap: true,
+};
+
+export default defineConfig([
+  {
+    ...shared,
+    // One entry per package export; a future `native` entry (native-app protocol helpers) goes here.
+    entry: {
+      index: 'src/index.ts',
+      confirm: 'src/confirm.ts',
+      webhooks: 'src/webhooks.ts',
+    },
+    dts: true,
+    // Keeps the page bundle, which the other build writes into the same folder at the same time.
+    clean: ['!custos.browser.js*'],
+  },
+  {
+    ...shared,
+    // Served by the worker at /sdk/custos.js to pages with no bundler: everything inlined.
+    entry: { 'custos.browser': 'src/browser.ts' },
+    noExternal: ['@simplewebauthn/browser', 'jose'],
+    dts: false,
+    minify: true,
+  },
+]);
