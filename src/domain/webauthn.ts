@@ -31,6 +31,8 @@ export interface StoredCredential {
   counter: number;
   backupEligible: boolean;
   transports: string[];
+  /** The rpId the passkey is scoped to: the tenant's, or the service's own for the authenticator app. */
+  rpId: string | null;
 }
 
 export interface NewCredential {

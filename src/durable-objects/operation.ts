@@ -51,6 +51,10 @@ export interface OperationSnapshot {
   challenge: string;
   issuer: string;
   rp: RelyingParty;
+  /** The service's own origin: the rpId of passkeys registered in the white-label authenticator app. */
+  serviceRp: { rpId: string; origin: string };
+  /** REGISTRATION: the relying party chosen at SDK start (tenant, or the service for the app). */
+  registrationRp?: RelyingParty;
   policy: TenantPolicy;
   userName: string;
   deviceName?: string;
@@ -72,6 +76,11 @@ export interface FinishInput {
   numberMatch?: string;
   /** Native devices: a verified signature by the device key over the operation challenge (see docs/native-protocol.md). */
   native?: { deviceId: string; jws: string; deviceKeyJwk: JsonWebKey; userVerification: string };
+}
+
+export interface FinishView {
+  status: OperationStatus;
+  deviceId?: string;
 }
 
 export interface SdkStartView {
@@ -102,6 +111,19 @@ export function boundOf(op: Pick<OperationSnapshot, 'transaction' | 'transaction
   if (op.transaction) return op.transaction;
   if (op.transactions) return { transactions: op.transactions };
   return op.document;
+}
+
+/** Which rpId a ceremony runs under: the tenant's, or the service's own (authenticator app, API.md §2). */
+export type RpScope = 'tenant' | 'service';
+
+/** The relying party a credential scoped to `rpId` is verified against. */
+export function rpFor(op: Pick<OperationSnapshot, 'rp' | 'serviceRp'>, rpId: string | null): RelyingParty {
+  if (rpId === null || rpId === op.rp.rpId) {
+    // Locally the service and the tenant can share an rpId (localhost): then both origins are the tenant's.
+    const origins = rpId !== null && op.serviceRp.rpId === op.rp.rpId ? [...new Set([...op.rp.origins, op.serviceRp.origin])] : op.rp.origins;
+    return { ...op.rp, origins };
+  }
+  return { rpId: op.serviceRp.rpId, rpName: op.rp.rpName, origins: [op.serviceRp.origin] };
 }
 
 export class OperationDO extends DurableObject<Bindings> {
@@ -199,25 +221,30 @@ export class OperationDO extends DurableObject<Bindings> {
     return this.view(op);
   }
 
-  async sdkStart(input: { caller: Caller }): Promise<DoResult<SdkStartView>> {
+  async sdkStart(input: { caller: Caller; rpScope?: RpScope }): Promise<DoResult<SdkStartView>> {
     const found = await this.forCaller(input.caller);
     if (!found.ok) return found;
-    const op = found.value;
+    let op = found.value;
     if (this.finishing) return fail('OPERATION_CONFLICT', 'The operation is being completed.');
-    if (op.status === 'PENDING') await this.save({ ...op, status: transition(op.status, 'IN_PROGRESS') });
+    const registrationRp = op.type === 'REGISTRATION' ? rpFor(op, input.rpScope === 'service' ? op.serviceRp.rpId : op.rp.rpId) : undefined;
+    if (op.status === 'PENDING' || (registrationRp && op.registrationRp?.rpId !== registrationRp.rpId)) {
+      op = { ...op, status: op.status === 'PENDING' ? transition(op.status, 'IN_PROGRESS') : op.status, ...(registrationRp ? { registrationRp } : {}) };
+      await this.save(op);
+    }
     const timeoutMs = Math.max(Date.parse(op.expiresAt) - Date.now(), 1000);
     const challenge = fromB64url(op.challenge);
+    const caller = input.caller;
+    // An RP's own app (sdk token) answers with passkeys of the tenant's rpId; a device with its own credentials.
+    const allowed = op.credentials.filter((c) => (caller.kind === 'sdk' ? c.rpId === null || c.rpId === op.rp.rpId : c.deviceId === caller.deviceId));
     const publicKey =
       op.type === 'REGISTRATION'
         ? await registrationOptions({
-            rp: op.rp, userId: op.userId, userName: op.userName, challenge, timeoutMs,
-            exclude: op.credentials.map((c) => ({ credentialId: c.credentialId, transports: c.transports })),
+            rp: registrationRp!, userId: op.userId, userName: op.userName, challenge, timeoutMs,
+            exclude: op.credentials.filter((c) => (c.rpId ?? op.rp.rpId) === registrationRp!.rpId).map((c) => ({ credentialId: c.credentialId, transports: c.transports })),
           })
         : await authenticationOptions({
-            rpId: op.rp.rpId, challenge, timeoutMs,
-            allow: op.credentials
-              .filter((c) => input.caller.kind === 'sdk' || c.deviceId === input.caller.deviceId)
-              .map((c) => ({ credentialId: c.credentialId, transports: c.transports })),
+            rpId: rpFor(op, allowed[0]?.rpId ?? null).rpId, challenge, timeoutMs,
+            allow: allowed.map((c) => ({ credentialId: c.credentialId, transports: c.transports })),
           });
     return {
       ok: true,
@@ -292,7 +319,7 @@ export class OperationDO extends DurableObject<Bindings> {
    * The device's answer. Exactly one finish can run: the flag is set before the first await, so a
    * racing second call (or a replay of the same assertion) is refused and the challenge is used once.
    */
-  async sdkFinish(input: { caller: Caller; body: FinishInput }): Promise<DoResult<{ status: OperationStatus }>> {
+  async sdkFinish(input: { caller: Caller; body: FinishInput }): Promise<DoResult<FinishView>> {
     const found = await this.forCaller(input.caller);
     if (!found.ok) return found;
     // PSD2 RTS art. 4(3)(c): single use — one finish at a time, and a final state never changes.
@@ -305,7 +332,7 @@ export class OperationDO extends DurableObject<Bindings> {
     }
   }
 
-  private async complete(op: OperationSnapshot, input: { caller: Caller; body: FinishInput }): Promise<DoResult<{ status: OperationStatus }>> {
+  private async complete(op: OperationSnapshot, input: { caller: Caller; body: FinishInput }): Promise<DoResult<FinishView>> {
     const outcome = await this.verify(op, input);
     if (!outcome.ok) {
       await this.finalise(op, {
@@ -319,7 +346,8 @@ export class OperationDO extends DurableObject<Bindings> {
       const code: ErrorCode = finished.failure?.code === 'USER_NOT_ACTIVE' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE';
       return fail(code, `The operation was ${finished.status}: ${finished.failure?.code ?? 'refused'}.`, { operationStatus: finished.status });
     }
-    return { ok: true, value: { status: finished.status } };
+    // The device learns its own id (the authenticator app keeps it for device proofs).
+    return { ok: true, value: { status: finished.status, ...(finished.result ? { deviceId: finished.result.deviceId } : {}) } };
   }
 
   private async verify(op: OperationSnapshot, input: { caller: Caller; body: FinishInput }): Promise<Verification> {
@@ -340,7 +368,7 @@ export class OperationDO extends DurableObject<Bindings> {
 
     if (op.type === 'REGISTRATION') {
       const verified = await verifyRegistration({
-        response: body.credential as RegistrationResponseJSON, challenge: op.challenge, rp: op.rp, deviceBoundOnly: op.policy.deviceBoundOnly,
+        response: body.credential as RegistrationResponseJSON, challenge: op.challenge, rp: op.registrationRp ?? rpFor(op, op.rp.rpId), deviceBoundOnly: op.policy.deviceBoundOnly,
       });
       if (!verified.ok) return refuse(verified.reason);
       // WebAuthn §7.1 step 22: a credential registered before is refused.
@@ -364,7 +392,8 @@ export class OperationDO extends DurableObject<Bindings> {
     const caller = input.caller;
     const allowed = caller.kind === 'device' ? op.credentials.filter((c) => c.deviceId === caller.deviceId) : op.credentials;
     const response = body.credential as AuthenticationResponseJSON;
-    const verified = await verifyAssertion({ response, challenge: op.challenge, rp: op.rp, allowed, userId: op.userId });
+    const presented = allowed.find((c) => c.credentialId === response.id);
+    const verified = await verifyAssertion({ response, challenge: op.challenge, rp: rpFor(op, presented?.rpId ?? null), allowed, userId: op.userId });
     if (!verified.ok) return refuse(verified.reason);
     return {
       ok: true, kind: 'assertion', deviceId: verified.value.credential.deviceId, credentialId: verified.value.credential.credentialId,
@@ -432,7 +461,7 @@ export class OperationDO extends DurableObject<Bindings> {
             db,
             {
               id: success.deviceId, tenantId: op.tenantId, userId: op.userId, kind, status: 'ACTIVE', lockReason: null,
-              name: op.deviceName ?? (kind === 'PASSKEY' ? 'Passkey' : 'Mobile app'), rpId: op.rp.rpId,
+              name: op.deviceName ?? (kind === 'PASSKEY' ? 'Passkey' : 'Mobile app'), rpId: (op.registrationRp ?? op.rp).rpId,
               aaguid: success.credential?.aaguid ?? null, backupEligible: success.credential?.backupEligible ?? false,
               backedUp: success.credential?.backedUp ?? false, transports: success.credential?.transports ?? [],
               deviceKeyJwk: success.deviceKeyJwk, failedAttempts: 0, createdAt: at, updatedAt: at, lastUsedAt: at,

@@ -93,13 +93,14 @@ interface CredentialRow {
   counter: number;
   backup_eligible: number;
   transports: string | null;
+  rp_id: string | null;
 }
 
 /** The user's credentials joined with their device's flags: what a ceremony snapshots at start. */
 export function userCredentialsStatement(db: D1Database, tenantId: string, userId: string): D1PreparedStatement {
   return db
     .prepare(
-      `SELECT c.id, c.device_id, c.public_key, c.counter, d.backup_eligible, d.transports FROM credentials c
+      `SELECT c.id, c.device_id, c.public_key, c.counter, d.backup_eligible, d.transports, d.rp_id FROM credentials c
        JOIN devices d ON d.id = c.device_id WHERE c.tenant_id = ?1 AND c.user_id = ?2`,
     )
     .bind(tenantId, userId);
@@ -113,6 +114,7 @@ export function toStoredCredential(row: CredentialRow): StoredCredential {
     counter: row.counter,
     backupEligible: row.backup_eligible === 1,
     transports: row.transports ? (JSON.parse(row.transports) as string[]) : [],
+    rpId: row.rp_id,
   };
 }
 

@@ -5,7 +5,7 @@ import type { AppEnv } from '../../env';
 import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
 import { hashSecret } from '../../domain/secrets';
-import type { Caller, FinishInput } from '../../durable-objects/operation';
+import type { Caller, FinishInput, RpScope } from '../../durable-objects/operation';
 import { operationStub, unwrap } from '../v1/operations';
 import { verifyDeviceProof } from '../../middleware/device-proof';
 import { getTenant } from '../../storage/tenants';
@@ -58,7 +58,15 @@ sdk.get('/config', async (c) => {
 sdk.post('/operations/:id/start', async (c) => {
   const id = operationId(c);
   const caller = await callerOf(c);
-  return c.json(unwrap(await operationStub(c.env, id).sdkStart({ caller })));
+  const body = await jsonObject(c);
+  const unknown = Object.keys(body).filter((k) => k !== 'rpScope');
+  if (unknown.length > 0 || (body.rpScope !== undefined && body.rpScope !== 'tenant' && body.rpScope !== 'service')) {
+    throw new ApiError('VALIDATION_FAILED', 'The start body takes only rpScope: "tenant" | "service".', {
+      invalidParams: unknown.length > 0 ? unknown.map((name) => ({ name, reason: 'unknown field' })) : [{ name: 'rpScope', reason: 'tenant or service' }],
+    });
+  }
+  // rpScope "service": the white-label authenticator app registers passkeys for the service's own origin.
+  return c.json(unwrap(await operationStub(c.env, id).sdkStart({ caller, rpScope: body.rpScope as RpScope | undefined })));
 });
 
 sdk.post('/operations/:id/finish', async (c) => {

@@ -164,6 +164,7 @@ operations.openapi(
       sdkTokenHash: await hashSecret(sdkToken),
       challenge: toB64url(challenge),
       issuer: base,
+      serviceRp: { rpId: new URL(base).hostname, origin: new URL(base).origin },
       rp: { rpId: tenant.rp_id, rpName: tenant.rp_name, origins: JSON.parse(tenant.origins) as string[] },
       policy,
       userName: user.external_ref ?? input.userId,
