@@ -13,13 +13,15 @@ import { newId } from '../domain/ids';
 import { verifyLinkedChallenge } from '../domain/linking';
 import type { NewCredential, RelyingParty, StoredCredential, VerificationFailure } from '../domain/webauthn';
 import { authenticationOptions, coseToJwk, registrationOptions, verifyAssertion, verifyRegistration } from '../domain/webauthn';
-import { verifyDeviceBinding } from '../domain/device-key';
+import { publicDeviceJwk, verifyDeviceBinding } from '../domain/device-key';
+import { verifyApproval } from '../domain/native-envelope';
 import { signResultToken } from '../domain/result-token';
 import type { OperationView } from '../schemas/operations';
 import type { AuditEntry } from '../storage/audit';
 import { auditHeadFrom, auditHeadStatement, commitWithAudit } from '../storage/audit';
 import { insertDeviceStatements } from '../storage/devices';
 import { emitEvent } from '../services/events';
+import { instrumentBindings } from '../bench-counters';
 
 /** An active device of the user as snapshotted at start (native devices have no WebAuthn credential). */
 export interface DeviceSnapshot {
@@ -131,6 +133,11 @@ export class OperationDO extends DurableObject<Bindings> {
   private finishing = false;
   private waiters = new Set<() => void>();
 
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    // The benchmark counts this object's own D1 round trips too (a no-op unless BENCH_COUNTERS=true).
+    super(ctx, instrumentBindings(env, 'do'));
+  }
+
   private async load(): Promise<OperationSnapshot | null> {
     if (this.op === undefined) this.op = (await this.ctx.storage.get<OperationSnapshot>(STATE_KEY)) ?? null;
     return this.op;
@@ -218,13 +225,17 @@ export class OperationDO extends DurableObject<Bindings> {
     const op = await this.load();
     if (!op || isFinal(op.status) || !this.authorised(op, { kind: 'device', deviceId: input.deviceId })) return null;
     if (Date.now() >= Date.parse(op.expiresAt)) return null;
-    return this.view(op);
+    // Number matching: the device must learn the number from the relying party's screen, never from us.
+    const { numberMatch: _shownByRelyingPartyOnly, ...view } = this.view(op);
+    return view;
   }
 
-  async sdkStart(input: { caller: Caller; rpScope?: RpScope }): Promise<DoResult<SdkStartView>> {
+  async sdkStart(input: { caller: Caller; rpScope?: RpScope; native?: boolean }): Promise<DoResult<SdkStartView>> {
     const found = await this.forCaller(input.caller);
     if (!found.ok) return found;
     let op = found.value;
+    const refused = transportRefusal(op, { caller: input.caller, native: input.native === true, action: 'start' });
+    if (refused) return refused;
     if (this.finishing) return fail('OPERATION_CONFLICT', 'The operation is being completed.');
     const registrationRp = op.type === 'REGISTRATION' ? rpFor(op, input.rpScope === 'service' ? op.serviceRp.rpId : op.rp.rpId) : undefined;
     if (op.status === 'PENDING' || (registrationRp && op.registrationRp?.rpId !== registrationRp.rpId)) {
@@ -262,9 +273,11 @@ export class OperationDO extends DurableObject<Bindings> {
     };
   }
 
-  async sdkReject(input: { caller: Caller }): Promise<DoResult<{ status: OperationStatus }>> {
+  async sdkReject(input: { caller: Caller; native?: boolean }): Promise<DoResult<{ status: OperationStatus }>> {
     const found = await this.forCaller(input.caller);
     if (!found.ok) return found;
+    const refused = transportRefusal(found.value, { caller: input.caller, native: input.native === true, action: 'reject' });
+    if (refused) return refused;
     if (this.finishing) return fail('OPERATION_CONFLICT', 'The operation is being completed.');
     this.finishing = true;
     try {
@@ -322,6 +335,9 @@ export class OperationDO extends DurableObject<Bindings> {
   async sdkFinish(input: { caller: Caller; body: FinishInput }): Promise<DoResult<FinishView>> {
     const found = await this.forCaller(input.caller);
     if (!found.ok) return found;
+    // Refused before it could count as an attempt.
+    const refused = transportRefusal(found.value, { caller: input.caller, native: input.body.native !== undefined, action: 'finish' });
+    if (refused) return refused;
     // PSD2 RTS art. 4(3)(c): single use — one finish at a time, and a final state never changes.
     if (this.finishing) return fail('OPERATION_CONFLICT', 'The operation is being completed by another request.');
     this.finishing = true;
@@ -342,6 +358,8 @@ export class OperationDO extends DurableObject<Bindings> {
       return fail('VERIFICATION_FAILED', 'The device response could not be verified.');
     }
     const finished = await this.finalise(op, { status: 'COMPLETED', actor: `device:${outcome.deviceId}`, deviceId: outcome.deviceId, success: outcome });
+    // A credential another operation registered first (UNIQUE credentials) fails like any verification: PSD2 says no more.
+    if (finished.status === 'FAILED') return fail('VERIFICATION_FAILED', 'The device response could not be verified.');
     if (finished.status !== 'COMPLETED') {
       const code: ErrorCode = finished.failure?.code === 'USER_NOT_ACTIVE' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE';
       return fail(code, `The operation was ${finished.status}: ${finished.failure?.code ?? 'refused'}.`, { operationStatus: finished.status });
@@ -354,8 +372,8 @@ export class OperationDO extends DurableObject<Bindings> {
     const body = input.body;
     const deviceOfCredential = (id: unknown): string | undefined =>
       typeof id === 'string' ? op.credentials.find((c) => c.credentialId === id)?.deviceId : undefined;
-    const claimedDevice = op.type === 'REGISTRATION' ? undefined : op.deviceId ?? deviceOfCredential((body.credential as { id?: unknown } | undefined)?.id);
-    const refuse = (reason: VerificationFailure | 'NATIVE_NOT_SUPPORTED'): Verification => ({ ok: false, reason, deviceId: claimedDevice });
+    const claimedDevice = op.type === 'REGISTRATION' ? undefined : op.deviceId ?? body.native?.deviceId ?? deviceOfCredential((body.credential as { id?: unknown } | undefined)?.id);
+    const refuse = (reason: VerificationFailure): Verification => ({ ok: false, reason, deviceId: claimedDevice });
 
     // Number matching: the user must pick the number the relying party showed (wrong pick = failed attempt).
     if (op.numberMatch !== undefined && body.numberMatch !== op.numberMatch) return refuse('NUMBER_MATCH_WRONG');
@@ -363,7 +381,7 @@ export class OperationDO extends DurableObject<Bindings> {
     if ((op.type === 'AUTHORISATION' || op.type === 'SIGNATURE') && !(await verifyLinkedChallenge(fromB64url(op.challenge), boundOf(op)))) {
       return refuse('MALFORMED');
     }
-    if (body.native) return refuse('NATIVE_NOT_SUPPORTED');
+    if (body.native) return this.verifyNative(op, input.caller, body.native);
     if (!body.credential || typeof body.credential !== 'object') return refuse('MALFORMED');
 
     if (op.type === 'REGISTRATION') {
@@ -409,13 +427,41 @@ export class OperationDO extends DurableObject<Bindings> {
   }
 
   /**
+   * A native device's answer (docs/native-protocol.md). The route opened the envelope and checked its
+   * signature against D1; this checks the approval again against what the operation itself holds.
+   */
+  private async verifyNative(op: OperationSnapshot, caller: Caller, native: NonNullable<FinishInput['native']>): Promise<Verification> {
+    if (op.type === 'REGISTRATION') {
+      const refuseRegistration = (reason: string): Verification => ({ ok: false, reason });
+      const jwk = publicDeviceJwk(native.deviceKeyJwk);
+      // The activation code (sdk token) authorises a registration, never another device's key.
+      if (caller.kind !== 'sdk' || !jwk) return refuseRegistration('DEVICE_KEY_INVALID');
+      // As WebAuthn §7.1 step 22 for credentials: a key already bound to an active device is not bound again.
+      if (op.devices.some((d) => d.deviceKeyJwk?.x === jwk.x && d.deviceKeyJwk?.y === jwk.y)) return refuseRegistration('CREDENTIAL_ALREADY_REGISTERED');
+      const checked = await verifyApproval({ jws: native.jws, jwk, operationId: op.id, challenge: op.challenge });
+      if (!checked.ok) return refuseRegistration(checked.reason);
+      return {
+        ok: true, kind: 'registration', deviceId: native.deviceId, credential: null, deviceKeyJwk: jwk, userVerification: checked.uv,
+        evidence: { deviceKeyJwk: jwk, jws: native.jws },
+      };
+    }
+    const refuseApproval = (reason: string): Verification => ({ ok: false, reason, deviceId: op.deviceId ?? native.deviceId });
+    // Only a NATIVE device this operation is for, with the key it bound at registration, answers it.
+    const device = op.devices.find((d) => d.id === native.deviceId);
+    if (caller.kind !== 'device' || caller.deviceId !== native.deviceId || device?.kind !== 'NATIVE' || !device.deviceKeyJwk) return refuseApproval('CREDENTIAL_NOT_ALLOWED');
+    const checked = await verifyApproval({ jws: native.jws, jwk: device.deviceKeyJwk, operationId: op.id, challenge: op.challenge });
+    if (!checked.ok) return refuseApproval(checked.reason);
+    return { ok: true, kind: 'native', deviceId: device.id, userVerification: checked.uv, evidence: { deviceKeyJwk: device.deviceKeyJwk, jws: native.jws } };
+  }
+
+  /**
    * Moves the operation to a final state and records it in D1 (history, device, credential, audit)
    * in one batch. A completion whose user or device stopped being ACTIVE meanwhile is refused by
    * the batch's guard and becomes CANCELLED instead.
    */
   private async finalise(
     op: OperationSnapshot,
-    change: { status: 'COMPLETED' | 'FAILED' | 'REJECTED' | 'CANCELLED' | 'EXPIRED'; actor: string; deviceId?: string; reason?: string; success?: Success },
+    change: { status: 'COMPLETED' | 'FAILED' | 'REJECTED' | 'CANCELLED' | 'EXPIRED'; actor: string; deviceId?: string; reason?: string; success?: Success; attempt?: number },
   ): Promise<OperationSnapshot> {
     const db = this.env.DB;
     const now = new Date();
@@ -424,10 +470,13 @@ export class OperationDO extends DurableObject<Bindings> {
       auditHeadStatement(db, op.tenantId),
       db.prepare('SELECT status FROM users WHERE id = ?1').bind(op.userId),
       db.prepare('SELECT id, status, failed_attempts FROM devices WHERE id = ?1').bind(change.deviceId ?? ''),
+      db.prepare('SELECT counter FROM credentials WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, change.success?.kind === 'assertion' ? change.success.credentialId : ''),
     ]);
     const head = auditHeadFrom(pre[0]);
     const userStatus = (pre[1]?.results[0] as { status?: string } | undefined)?.status;
     const device = pre[2]?.results[0] as { id: string; status: string; failed_attempts: number } | undefined;
+    const storedCounter = (pre[3]?.results[0] as { counter: number } | undefined)?.counter;
+    let reason = change.reason;
 
     let status: OperationStatus = transition(op.status, change.status);
     let failureCode: string | undefined =
@@ -435,7 +484,11 @@ export class OperationDO extends DurableObject<Bindings> {
     if (status === 'COMPLETED') {
       // PSD2: a locked or deactivated user or device completes nothing, even mid-flight.
       if (userStatus !== 'ACTIVE') [status, failureCode] = ['CANCELLED', 'USER_NOT_ACTIVE'];
-      else if (change.success?.kind === 'assertion' && device?.status !== 'ACTIVE') [status, failureCode] = ['CANCELLED', 'DEVICE_NOT_ACTIVE'];
+      else if (change.success && change.success.kind !== 'registration' && device?.status !== 'ACTIVE') [status, failureCode] = ['CANCELLED', 'DEVICE_NOT_ACTIVE'];
+      // WebAuthn §7.2 step 21: the counter must pass the one stored now, not only the one snapshotted at start (overlapping operations, a clone).
+      else if (change.success?.kind === 'assertion' && storedCounter !== undefined && (storedCounter > 0 || change.success.newCounter > 0) && change.success.newCounter <= storedCounter) {
+        [status, failureCode, reason] = ['FAILED', 'VERIFICATION_FAILED', 'COUNTER_REGRESSION'];
+      }
     }
     if (change.status === 'CANCELLED' && change.reason) failureCode = change.reason;
 
@@ -447,16 +500,21 @@ export class OperationDO extends DurableObject<Bindings> {
 
     if (status === 'COMPLETED' && change.success) {
       const success = change.success;
-      const amr = success.kind === 'native' ? ['hwk', success.userVerification] : ['hwk', 'user'];
+      // RFC 8176: a native device reports how it verified the user (face, fpt, pin); a passkey's UV flag says only "user".
+      const uv = success.kind === 'assertion' ? undefined : success.userVerification;
+      const amr = uv ? ['hwk', uv] : ['hwk', 'user'];
       const token = await signResultToken(this.env.SIGNING_KEYS, {
         issuer: op.issuer, tenantId: op.tenantId, userId: op.userId, operationId: op.id, operationType: op.type, deviceId: success.deviceId,
         amr, txn: op.transaction ?? (op.transactions ? { transactions: op.transactions } : undefined), doc: op.document,
         evidence: success.evidence, issuedAt: Math.floor(now.getTime() / 1000),
       });
-      result = { deviceId: success.deviceId, userVerified: true, authMethod: success.kind === 'native' ? 'native' : 'passkey', token };
+      result = { deviceId: success.deviceId, userVerified: true, authMethod: uv ? 'native' : 'passkey', token };
       if (success.kind === 'registration') {
         const kind = success.credential ? 'PASSKEY' : 'NATIVE';
         statements.push(
+          // Guard: a user locked while the ceremony ran gets no new device.
+          db.prepare(`INSERT INTO guards (ok) SELECT COUNT(*) FROM users WHERE id = ?1 AND status = 'ACTIVE'`).bind(op.userId),
+          db.prepare('DELETE FROM guards'),
           ...insertDeviceStatements(
             db,
             {
@@ -483,7 +541,12 @@ export class OperationDO extends DurableObject<Bindings> {
             .bind(success.deviceId, at, success.kind === 'assertion' && success.backedUp ? 1 : 0),
         );
         if (success.kind === 'assertion') {
-          statements.push(db.prepare('UPDATE credentials SET counter = ?3 WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, success.credentialId, success.newCounter));
+          statements.push(
+            // Guard: the counter read above is still the stored one, so two overlapping operations cannot both move it (retried below).
+            db.prepare('INSERT INTO guards (ok) SELECT COUNT(*) FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND counter = ?3').bind(op.tenantId, success.credentialId, storedCounter ?? 0),
+            db.prepare('DELETE FROM guards'),
+            db.prepare('UPDATE credentials SET counter = ?3 WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, success.credentialId, success.newCounter),
+          );
         }
       }
     }
@@ -492,6 +555,9 @@ export class OperationDO extends DurableObject<Bindings> {
       // PSD2 RTS art. 4(3)(b): count consecutive failures and lock at the tenant's maximum.
       const next = nextFailedAttempts({ failedAttempts: device.failed_attempts, maxFailedAttempts: op.policy.maxFailedAttempts });
       statements.push(
+        // Guard: the count read above is still current, so concurrent failures cannot overwrite each other (retried below).
+        db.prepare(`INSERT INTO guards (ok) SELECT COUNT(*) FROM devices WHERE id = ?1 AND status = 'ACTIVE' AND failed_attempts = ?2`).bind(device.id, device.failed_attempts),
+        db.prepare('DELETE FROM guards'),
         db
           .prepare(`UPDATE devices SET failed_attempts = ?2, status = CASE WHEN ?3 = 1 THEN 'LOCKED' ELSE status END, lock_reason = CASE WHEN ?3 = 1 THEN ?4 ELSE lock_reason END, updated_at = ?5 WHERE id = ?1`)
           .bind(device.id, next.failedAttempts, next.lock ? 1 : 0, TOO_MANY_FAILED_ATTEMPTS, at),
@@ -510,18 +576,22 @@ export class OperationDO extends DurableObject<Bindings> {
     );
     audit.push({
       actor: change.actor, action: `operation.${status.toLowerCase()}`, targetType: 'operation', targetId: op.id, userId: op.userId,
-      data: { type: op.type, ...(historyDevice ? { deviceId: historyDevice } : {}), ...(change.reason ? { reason: change.reason } : {}) },
+      data: { type: op.type, ...(historyDevice ? { deviceId: historyDevice } : {}), ...(reason ? { reason } : {}) },
     });
 
     try {
       await commitWithAudit(db, op.tenantId, statements, audit, at, { head });
     } catch (error) {
+      // A guard fired: a concurrent operation moved the failure count, a status or the counter since the read above. Decide again on fresh values.
+      if (error instanceof Error && /CHECK constraint failed/.test(error.message) && (change.attempt ?? 0) < 8) {
+        return this.finalise(op, { ...change, attempt: (change.attempt ?? 0) + 1 });
+      }
       if (status !== 'COMPLETED' || !(error instanceof Error) || !/CHECK constraint failed|UNIQUE constraint failed: credentials/.test(error.message)) throw error;
       // The guard fired (user or device blocked meanwhile) or the credential was registered by a racing operation.
       const registeredTwice = /credentials/.test(error.message);
       return this.finalise(op, registeredTwice
         ? { status: 'FAILED', actor: change.actor, reason: 'CREDENTIAL_ALREADY_REGISTERED' }
-        : { status: 'CANCELLED', actor: 'system', reason: 'DEVICE_NOT_ACTIVE' });
+        : { status: 'CANCELLED', actor: 'system', reason: success0(change)?.kind === 'registration' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE' });
     }
 
     const final: OperationSnapshot = {
@@ -547,11 +617,28 @@ export class OperationDO extends DurableObject<Bindings> {
 }
 
 type Success =
-  | { ok: true; kind: 'registration'; deviceId: string; credential: NewCredential | null; deviceKeyJwk: JsonWebKey | null; evidence: Record<string, unknown> }
+  | { ok: true; kind: 'registration'; deviceId: string; credential: NewCredential | null; deviceKeyJwk: JsonWebKey | null; userVerification?: string; evidence: Record<string, unknown> }
   | { ok: true; kind: 'assertion'; deviceId: string; credentialId: string; newCounter: number; backedUp: boolean; evidence: Record<string, unknown> }
   | { ok: true; kind: 'native'; deviceId: string; userVerification: string; evidence: Record<string, unknown> };
 
+function success0(change: { success?: Success }): Success | undefined {
+  return change.success;
+}
+
 type Verification = Success | { ok: false; reason: string; deviceId?: string };
+
+/** docs/native-protocol.md: which transport may act on an operation; null when this one may. */
+function transportRefusal(op: OperationSnapshot, input: { caller: Caller; native: boolean; action: 'start' | 'finish' | 'reject' }): DoResult<never> | null {
+  // An activation code inside an envelope registers a device; it acts on nothing else.
+  if (input.native && input.caller.kind === 'sdk' && op.type !== 'REGISTRATION') return fail('OPERATION_NOT_FOUND', 'No such operation for these credentials.');
+  // What only native devices can answer (it names one, or every candidate is one) is neither shown nor
+  // answered in the clear; declining it in the relying party's own app stays possible.
+  const onlyNative = op.type !== 'REGISTRATION' && op.devices.length > 0 && op.devices.every((d) => d.kind === 'NATIVE');
+  if (!input.native && input.action !== 'reject' && onlyNative) {
+    return fail('NATIVE_ENVELOPE_REQUIRED', 'This operation is for a native device: send an application/jose envelope.');
+  }
+  return null;
+}
 
 function newDeviceId(): string {
   return newId('dev');

@@ -5,7 +5,7 @@ import type { AuthContext, Bindings } from '../../env';
 import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
-import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, page, PageQuery } from '../../schemas/common';
+import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery } from '../../schemas/common';
 import { OperationSchema } from '../../schemas/operations';
 import type { Device } from '../../storage/devices';
 import { getDevice, listUserDevices, renameDeviceStatement, setDeviceStatusStatement } from '../../storage/devices';
@@ -150,8 +150,9 @@ devices.openapi(
     const before = decodeCursor(q.cursor, (k): k is string => typeof k === 'string' && isId(k, 'op'));
     const rows = await c.env.DB
       .prepare('SELECT * FROM operations WHERE tenant_id = ?1 AND device_id = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4')
-      .bind(tenantId, device.id, before ?? '~', q.limit)
+      // One row more than the page: it only proves a next page exists, so the last page says nextCursor null.
+      .bind(tenantId, device.id, before ?? '~', q.limit + 1)
       .all<Parameters<typeof historyView>[0]>();
-    return c.json(page(rows.results.map(historyView), q.limit, (o) => o.id), 200);
+    return c.json(pageAhead(rows.results.map(historyView), q.limit, (o) => o.id), 200);
   },
 );

@@ -1,0 +1,230 @@
+// OperationDO behaviour through the worker and the DO test hooks: single use, expiry alarm, cancel, races, long-poll, retention.
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import type { Api } from '../helpers/api';
+import { countRows, expectProblem, setupTenant, sha256Hex } from '../helpers/api';
+import { createUser, ORIGIN, RP_ID, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
+import type { StartedOperation } from '../helpers/ceremony';
+import { SoftAuthenticator } from '../helpers/soft-authenticator';
+import type { CreationOptionsJSON, RegistrationResponseJSON } from '../helpers/soft-authenticator';
+import type { OperationDO, OperationSnapshot } from '../../src/durable-objects/operation';
+
+interface OperationJson {
+  id: string;
+  status: string;
+  deviceId?: string;
+  completedAt?: string;
+  result?: { deviceId: string; token: string };
+  failure?: { code: string };
+}
+
+function stubOf(operationId: string): DurableObjectStub<OperationDO> {
+  return env.OPERATIONS.get(env.OPERATIONS.idFromName(operationId));
+}
+
+async function operationOf(api: Api, id: string): Promise<OperationJson> {
+  const res = await api(`/v1/operations/${id}`);
+  expect(res.status, await res.clone().text()).toBe(200);
+  return res.json<OperationJson>();
+}
+
+async function historyRow(id: string): Promise<{ status: string; failure_code: string | null; completed_at: string | null } | null> {
+  return env.DB.prepare('SELECT status, failure_code, completed_at FROM operations WHERE id = ?1').bind(id).first();
+}
+
+async function deviceCount(userId: string): Promise<number> {
+  return countRows('devices', 'user_id = ?1', userId);
+}
+
+/** A fresh tenant (no SCA needed for a first device), a user and a REGISTRATION the device has fetched, with a valid credential for it. */
+async function pendingRegistration(): Promise<{ tenantId: string; api: Api; userId: string; op: StartedOperation; credential: RegistrationResponseJSON }> {
+  const { tenant, api } = await setupTenant({ policy: { requireScaForNewDevice: false } });
+  const user = await createUser(api);
+  const op = await startOperation(api, { type: 'REGISTRATION', userId: user.id });
+  const { publicKey } = await sdkStart(op);
+  const authenticator = await SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN });
+  const credential = await authenticator.register(publicKey as unknown as CreationOptionsJSON);
+  return { tenantId: tenant.id, api, userId: user.id, op, credential };
+}
+
+describe('OperationDO: the snapshot it keeps', () => {
+  it('DESIGN secrets: the DO stores the sdk token only as its SHA-256, and sets its alarm at expiresAt (PSD2 RTS art. 4(3)(d))', async () => {
+    const { api } = await setupTenant();
+    const user = await createUser(api);
+    const op = await startOperation(api, { type: 'REGISTRATION', userId: user.id, ttlSeconds: 120 });
+    const { stored, alarm } = await runInDurableObject(stubOf(op.id), async (_instance, state) => ({
+      stored: await state.storage.get<OperationSnapshot>('op'),
+      alarm: await state.storage.getAlarm(),
+    }));
+    expect(stored?.sdkTokenHash).toBe(await sha256Hex(op.sdk.token));
+    expect(JSON.stringify(stored)).not.toContain(op.sdk.token);
+    expect(alarm).toBe(Date.parse(op.expiresAt as string));
+    // API.md: the token is shown once; status calls do not repeat it.
+    expect(await operationOf(api, op.id)).not.toHaveProperty('sdk');
+  });
+});
+
+describe('OperationDO: a final state never changes', () => {
+  it('PSD2 RTS art. 4(3)(c): a finished operation finished again → 409 OPERATION_FINAL, still one device', async () => {
+    const { api, userId, op, credential } = await pendingRegistration();
+    expect((await sdkFetch(op, 'finish', { credential })).status).toBe(200);
+    const first = await operationOf(api, op.id);
+    const problem = await expectProblem(await sdkFetch(op, 'finish', { credential }), 409, 'OPERATION_FINAL');
+    expect(problem.operationStatus).toBe('COMPLETED');
+    expect(await operationOf(api, op.id)).toEqual(first);
+    expect(await deviceCount(userId)).toBe(1);
+    // Nor can it be fetched, rejected or cancelled any more.
+    expect((await expectProblem(await sdkFetch(op, 'start'), 409, 'OPERATION_FINAL')).operationStatus).toBe('COMPLETED');
+    await expectProblem(await sdkFetch(op, 'reject'), 409, 'OPERATION_FINAL');
+    await expectProblem(await api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: {} }), 409, 'OPERATION_FINAL');
+    expect(await operationOf(api, op.id)).toEqual(first);
+  });
+
+  it('API.md §2: another operation’s sdk token → 404 OPERATION_NOT_FOUND and nothing changes on either', async () => {
+    const { api, userId, op: a, credential } = await pendingRegistration();
+    const b = await startOperation(api, { type: 'REGISTRATION', userId });
+    const before = { a: await operationOf(api, a.id), b: await operationOf(api, b.id) };
+    expect(before.a.status).toBe('IN_PROGRESS');
+    expect(before.b.status).toBe('PENDING');
+
+    const crossed = { id: a.id, sdk: { token: b.sdk.token } };
+    await expectProblem(await sdkFetch(crossed, 'finish', { credential }), 404, 'OPERATION_NOT_FOUND');
+    await expectProblem(await sdkFetch(crossed, 'start'), 404, 'OPERATION_NOT_FOUND');
+    await expectProblem(await sdkFetch(crossed, 'reject'), 404, 'OPERATION_NOT_FOUND');
+    expect(await operationOf(api, a.id)).toEqual(before.a);
+    expect(await operationOf(api, b.id)).toEqual(before.b);
+    expect(await historyRow(a.id)).toMatchObject({ status: 'PENDING' });
+    expect(await historyRow(b.id)).toMatchObject({ status: 'PENDING' });
+    expect(await deviceCount(userId)).toBe(0);
+    // The rightful token still works afterwards.
+    expect((await sdkFetch(a, 'finish', { credential })).status).toBe(200);
+  });
+
+  it('API.md §2: no token, or an unknown operation id → 401 / 404', async () => {
+    const { op, credential } = await pendingRegistration();
+    await expectProblem(await sdkFetch({ id: op.id, sdk: { token: '' } }, 'finish', { credential }), 401, 'UNAUTHENTICATED');
+    await expectProblem(await sdkFetch({ id: 'op_00000000000000000000000000000000', sdk: op.sdk }, 'finish', { credential }), 404, 'OPERATION_NOT_FOUND');
+    await expectProblem(await sdkFetch({ id: 'nonsense', sdk: op.sdk }, 'finish', { credential }), 404, 'OPERATION_NOT_FOUND');
+  });
+});
+
+describe('OperationDO: expiry', () => {
+  it('PSD2 RTS art. 4(3)(d): the alarm expires the operation; finish → 409 OPERATION_FINAL (EXPIRED), history row EXPIRED, no device', async () => {
+    const { tenantId, api, userId, op, credential } = await pendingRegistration();
+    expect(await runDurableObjectAlarm(stubOf(op.id))).toBe(true);
+
+    const status = await operationOf(api, op.id);
+    expect(status.status).toBe('EXPIRED');
+    expect(status.failure).toEqual({ code: 'EXPIRED' });
+    expect(status).not.toHaveProperty('result');
+    const problem = await expectProblem(await sdkFetch(op, 'finish', { credential }), 409, 'OPERATION_FINAL');
+    expect(problem.operationStatus).toBe('EXPIRED');
+    expect(await historyRow(op.id)).toMatchObject({ status: 'EXPIRED', failure_code: 'EXPIRED' });
+    expect(await deviceCount(userId)).toBe(0);
+    const audit = await env.DB.prepare("SELECT actor FROM audit_events WHERE tenant_id = ?1 AND target_id = ?2 AND action = 'operation.expired'").bind(tenantId, op.id).all();
+    expect(audit.results).toEqual([{ actor: 'system' }]);
+    // Cancelling an expired operation is refused the same way.
+    expect((await expectProblem(await api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: {} }), 409, 'OPERATION_FINAL')).operationStatus).toBe('EXPIRED');
+  });
+
+  it('DESIGN: a final operation is kept a day, then the object forgets it and status falls back to the history row', async () => {
+    const { api, op, credential } = await pendingRegistration();
+    expect((await sdkFetch(op, 'finish', { credential })).status).toBe(200);
+    const done = await operationOf(api, op.id);
+    const stub = stubOf(op.id);
+    // The retention alarm runs early: the operation is kept (it has not been a day yet).
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await operationOf(api, op.id)).toEqual(done);
+
+    // Age the stored operation by two days, drop the in-memory copy, and let the next alarm run.
+    await runInDurableObject(stub, async (_instance, state) => {
+      const stored = (await state.storage.get<OperationSnapshot>('op'))!;
+      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000).toISOString();
+      await state.storage.put('op', { ...stored, completedAt: twoDaysAgo });
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    await evictDurableObject(stub);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await runInDurableObject(stub, async (_instance, state) => (await state.storage.list()).size)).toBe(0);
+
+    const fromHistory = await operationOf(api, op.id);
+    expect(fromHistory).toMatchObject({ id: op.id, status: 'COMPLETED', deviceId: done.deviceId, completedAt: done.completedAt });
+    expect(fromHistory).not.toHaveProperty('result');
+  });
+});
+
+describe('OperationDO: cancel and reject', () => {
+  it('API.md: cancel → 200 CANCELLED; then finish → 409 OPERATION_FINAL; cancel again → 409 OPERATION_FINAL', async () => {
+    const { api, userId, op, credential } = await pendingRegistration();
+    const res = await api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: {} });
+    expect(res.status, await res.clone().text()).toBe(200);
+    const cancelled = await res.json<OperationJson>();
+    expect(cancelled).toMatchObject({ id: op.id, status: 'CANCELLED', failure: { code: 'CANCELLED' } });
+    expect(cancelled).not.toHaveProperty('sdk');
+
+    expect((await expectProblem(await sdkFetch(op, 'finish', { credential }), 409, 'OPERATION_FINAL')).operationStatus).toBe('CANCELLED');
+    expect((await expectProblem(await api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: {} }), 409, 'OPERATION_FINAL')).operationStatus).toBe('CANCELLED');
+    expect(await historyRow(op.id)).toMatchObject({ status: 'CANCELLED' });
+    expect((await operationOf(api, op.id)).status).toBe('CANCELLED');
+    expect(await deviceCount(userId)).toBe(0);
+  });
+
+  it('API.md: cancel takes no body fields; an unknown field → 400 and the operation stays live', async () => {
+    const { api, op } = await pendingRegistration();
+    await expectProblem(await api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: { reason: 'x' } }), 400, 'VALIDATION_FAILED');
+    expect((await operationOf(api, op.id)).status).toBe('IN_PROGRESS');
+  });
+
+  it('API.md §1: another tenant cannot see or cancel the operation (404 OPERATION_NOT_FOUND)', async () => {
+    const { api, op } = await pendingRegistration();
+    const other = await setupTenant();
+    await expectProblem(await other.api(`/v1/operations/${op.id}`), 404, 'OPERATION_NOT_FOUND');
+    await expectProblem(await other.api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: {} }), 404, 'OPERATION_NOT_FOUND');
+    expect((await operationOf(api, op.id)).status).toBe('IN_PROGRESS');
+  });
+
+  it('API.md §2: the user declines → REJECTED; a later finish → 409 OPERATION_FINAL, no device', async () => {
+    const { api, userId, op, credential } = await pendingRegistration();
+    const res = await sdkFetch(op, 'reject');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ status: 'REJECTED' });
+    expect((await expectProblem(await sdkFetch(op, 'finish', { credential }), 409, 'OPERATION_FINAL')).operationStatus).toBe('REJECTED');
+    expect(await historyRow(op.id)).toMatchObject({ status: 'REJECTED' });
+    expect((await operationOf(api, op.id)).status).toBe('REJECTED');
+    expect(await deviceCount(userId)).toBe(0);
+  });
+});
+
+describe('OperationDO: races', () => {
+  it('PSD2 RTS art. 4(3)(c): two concurrent finishes with the same credential → exactly one 200 and one 409, one device row', async () => {
+    const { tenantId, api, userId, op, credential } = await pendingRegistration();
+    const responses = await Promise.all([sdkFetch(op, 'finish', { credential }), sdkFetch(op, 'finish', { credential })]);
+    const statuses = responses.map((r) => r.status).sort();
+    expect(statuses).toEqual([200, 409]);
+    const loser = responses.find((r) => r.status === 409)!;
+    const problem = await expectProblem(loser, 409, (await loser.clone().json<{ code: string }>()).code);
+    expect(['OPERATION_CONFLICT', 'OPERATION_FINAL']).toContain(problem.code);
+    expect((await operationOf(api, op.id)).status).toBe('COMPLETED');
+    expect(await deviceCount(userId)).toBe(1);
+    expect(await countRows('credentials', 'tenant_id = ?1', tenantId)).toBe(1);
+    expect(await countRows('audit_events', "tenant_id = ?1 AND action = 'device.registered'", tenantId)).toBe(1);
+  });
+
+  it('API.md: GET ?wait=10 started before the finish answers COMPLETED once the finish happens', async () => {
+    const { api, op, credential } = await pendingRegistration();
+    const poll = api(`/v1/operations/${op.id}?wait=10`);
+    const finish = await sdkFetch(op, 'finish', { credential });
+    expect(finish.status).toBe(200);
+    const res = await poll;
+    expect(res.status).toBe(200);
+    const view = await res.json<OperationJson>();
+    expect(view.status).toBe('COMPLETED');
+    expect(view.result?.deviceId).toMatch(/^dev_/);
+  });
+
+  it('API.md: ?wait above 30 or not a number → 400 VALIDATION_FAILED', async () => {
+    const { api, op } = await pendingRegistration();
+    await expectProblem(await api(`/v1/operations/${op.id}?wait=31`), 400, 'VALIDATION_FAILED');
+    await expectProblem(await api(`/v1/operations/${op.id}?wait=soon`), 400, 'VALIDATION_FAILED');
+  });
+});
