@@ -6,8 +6,9 @@ import { randomBytes, webcrypto } from 'node:crypto';
 function parse(text) {
   const vars = {};
   for (const line of text.split('\n')) {
-    const m = line.match(/^([A-Z0-9_]+)\s*=\s*"?(.*?)"?\s*$/);
-    if (m) vars[m[1]] = m[2].replaceAll('\\"', '"');
+    // Values are written single-quoted (dotenv keeps them literal: JSON needs no escaping); accept plain and double-quoted too.
+    const m = line.match(/^([A-Z0-9_]+)\s*=\s*(?:'(.*)'|"(.*)"|(.*?))\s*$/);
+    if (m) vars[m[1]] = m[2] ?? m[3] ?? m[4] ?? '';
   }
   return vars;
 }
@@ -30,6 +31,7 @@ export async function generateVars() {
     ADMIN_TOKEN: `adm_${randomBytes(24).toString('base64url')}`,
     SIGNING_KEYS: JSON.stringify([await privateJwk(`sig-${stamp}`, 'sign')]),
     E2E_KEYS: JSON.stringify([await privateJwk(`e2e-${stamp}`, 'enc')]),
+    WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
   };
 }
 
@@ -38,7 +40,7 @@ export async function ensureDevVarsAsync(root) {
   const existing = existsSync(file) ? parse(readFileSync(file, 'utf8')) : {};
   const missing = Object.entries(await generateVars()).filter(([k]) => !existing[k]);
   if (missing.length > 0) {
-    const lines = missing.map(([k, v]) => `${k}=${JSON.stringify(v)}`);
+    const lines = missing.map(([k, v]) => `${k}='${v}'`);
     writeFileSync(file, (existsSync(file) ? readFileSync(file, 'utf8').trimEnd() + '\n' : '') + lines.join('\n') + '\n');
   }
   return parse(readFileSync(file, 'utf8'));

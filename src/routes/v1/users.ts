@@ -10,6 +10,8 @@ import { CreateUserSchema, LockSchema, EmptyActionSchema, PatchUserSchema, UserS
 import type { User } from '../../storage/users';
 import { eraseUserStatements, getUser, insertUserStatements, listUsers, patchUserStatements, setUserStatusStatement } from '../../storage/users';
 import { commitWithAudit } from '../../storage/audit';
+import type { AuditEntry } from '../../storage/audit';
+import { emitEvent } from '../../services/events';
 import { onUserBlocked, onUserChanged } from '../../services/lifecycle';
 
 export const users = createRouter();
@@ -199,15 +201,23 @@ async function changeUserStatus(
   if (user.status === 'DEACTIVATED') throw new ApiError('USER_DEACTIVATED', 'A deactivated user cannot change status.');
   const at = new Date().toISOString();
   const statements = [setUserStatusStatement(db, user.id, { status: change.status, lockReason: change.lockReason, at })];
-  if (change.status === 'DEACTIVATED') {
-    statements.push(
-      db.prepare(`UPDATE devices SET status = 'DEACTIVATED', lock_reason = NULL, updated_at = ?3 WHERE tenant_id = ?1 AND user_id = ?2 AND status != 'DEACTIVATED'`).bind(auth.tenantId, user.id, at),
-    );
-  }
-  await commitWithAudit(db, auth.tenantId, statements, [
+  const audit: AuditEntry[] = [
     { actor: actor(auth.clientId), action: change.action, targetType: 'user', targetId: user.id, userId: user.id, data: change.lockReason ? { reason: change.lockReason } : {} },
-  ], at);
+  ];
+  // Deactivating the user deactivates each of its devices, each with its own audit entry and event.
+  const deviceIds =
+    change.status === 'DEACTIVATED'
+      ? (await db.prepare(`SELECT id FROM devices WHERE tenant_id = ?1 AND user_id = ?2 AND status != 'DEACTIVATED'`).bind(auth.tenantId, user.id).all<{ id: string }>()).results.map((r) => r.id)
+      : [];
+  for (const deviceId of deviceIds) {
+    statements.push(db.prepare(`UPDATE devices SET status = 'DEACTIVATED', lock_reason = NULL, updated_at = ?2 WHERE id = ?1`).bind(deviceId, at));
+    audit.push({ actor: actor(auth.clientId), action: 'device.deactivated', targetType: 'device', targetId: deviceId, userId: user.id, data: { reason: 'USER_DEACTIVATED' } });
+  }
+  await commitWithAudit(db, auth.tenantId, statements, audit, at);
   const updated: User = { ...user, status: change.status, lockReason: change.lockReason, updatedAt: at };
+  for (const deviceId of deviceIds) {
+    await emitEvent(env, auth.tenantId, 'device.deactivated', { deviceId, userId: user.id, status: 'DEACTIVATED' });
+  }
   await onUserChanged(env, updated, change.action);
   if (change.status !== 'ACTIVE') await onUserBlocked(env, updated);
   return updated;

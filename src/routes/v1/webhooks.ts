@@ -1,0 +1,61 @@
+// /v1/webhooks: the relying party's delivery log and a test event (scope `operations`).
+import { createRoute, z } from '@hono/zod-openapi';
+import { createRouter } from '../../env';
+import { ApiError } from '../../errors';
+import { isId } from '../../domain/ids';
+import { requireScope } from '../../middleware/auth';
+import { idempotent } from '../../middleware/idempotency';
+import { commonErrors, conflict, decodeCursor, listOf, notFound, pageAhead, PageQuery } from '../../schemas/common';
+import { DeliverySchema, deliveryView, WebhookTestSchema } from '../../schemas/webhooks';
+import { getEndpoint, listDeliveries } from '../../storage/webhooks';
+import { deliveryStub, recordEvent } from '../../services/events';
+
+export const webhooks = createRouter();
+webhooks.use('*', requireScope('operations'));
+
+const json = (schema: z.ZodTypeAny, description: string) => ({ description, content: { 'application/json': { schema } } });
+
+webhooks.openapi(
+  createRoute({
+    method: 'get', path: '/deliveries', tags: ['Webhooks'], security: [{ oauth2: ['operations'] }],
+    summary: 'Delivery attempts, newest first, optionally of one event',
+    description: 'Every attempt is one item; retries of an event share its webhookId. A FAILED item without nextAttemptAt is the last of its event.',
+    request: { query: PageQuery.extend({ eventId: z.string().max(64).optional().openapi({ example: 'evt_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h' }) }) },
+    responses: { 200: json(listOf(DeliverySchema, 'WebhookDeliveryList'), 'A page of delivery attempts'), ...commonErrors },
+  }),
+  async (c) => {
+    const q = c.req.valid('query');
+    const beforeId = decodeCursor(q.cursor, (k): k is string => typeof k === 'string' && isId(k, 'whd'));
+    // Like the audit log's userId filter: an id that cannot exist matches nothing.
+    if (q.eventId !== undefined && !isId(q.eventId, 'evt')) return c.json({ items: [], nextCursor: null }, 200);
+    const rows = await listDeliveries(c.env.DB, c.get('auth').tenantId, { eventId: q.eventId, beforeId, limit: q.limit + 1 });
+    return c.json(pageAhead(rows.map(deliveryView), q.limit, (d) => d.id), 200);
+  },
+);
+
+webhooks.openapi(
+  createRoute({
+    method: 'post', path: '/test', tags: ['Webhooks'], security: [{ oauth2: ['operations'] }], middleware: [idempotent] as const,
+    summary: 'Send a webhook.test event now and report the first attempt',
+    description: 'The event is signed and delivered like any other; a failed first attempt is retried on the usual schedule.',
+    request: {
+      body: { required: false, content: { 'application/json': { schema: z.strictObject({}).openapi('WebhookTestRequest') } } },
+      headers: z.object({ 'idempotency-key': z.string().optional() }),
+    },
+    responses: {
+      200: json(WebhookTestSchema, 'The event id and its first delivery attempt (which may have failed)'),
+      ...commonErrors, ...notFound('WEBHOOK_NOT_CONFIGURED'), ...conflict('WEBHOOK_DISABLED, IDEMPOTENCY_KEY_IN_USE'),
+      422: json(z.object({}), 'IDEMPOTENCY_KEY_REUSED'),
+    },
+  }),
+  async (c) => {
+    const { tenantId, clientId } = c.get('auth');
+    const endpoint = await getEndpoint(c.env.DB, tenantId);
+    if (!endpoint) throw new ApiError('WEBHOOK_NOT_CONFIGURED', 'This tenant has no webhook endpoint; an operator sets one.');
+    if (endpoint.disabledAt) throw new ApiError('WEBHOOK_DISABLED', `The endpoint was disabled (${endpoint.disabledReason ?? 'unknown reason'}); setting its URL again re-enables it.`);
+    const event = await recordEvent(c.env, tenantId, 'webhook.test', { message: 'This is a test event from Custos.', requestedBy: clientId });
+    if (!event) throw new ApiError('WEBHOOK_NOT_CONFIGURED', 'The endpoint was removed or disabled meanwhile.');
+    const record = await deliveryStub(c.env, event.id).sendNow(event);
+    return c.json({ eventId: event.id, delivery: deliveryView(record) }, 200);
+  },
+);

@@ -1,0 +1,202 @@
+// D1 queries for webhooks: each tenant's endpoint (secrets as stored), emitted events and delivery attempts.
+
+export interface EndpointRecord {
+  tenantId: string;
+  url: string;
+  /** As stored: a whsec_ secret, or its sealed form (see domain/secret-box). */
+  storedSecret: string;
+  storedPreviousSecret: string | null;
+  previousSecretExpiresAt: string | null;
+  disabledAt: string | null;
+  disabledReason: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface EndpointRow {
+  tenant_id: string;
+  url: string;
+  secret: string;
+  previous_secret: string | null;
+  previous_secret_expires_at: string | null;
+  disabled_at: string | null;
+  disabled_reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function toEndpoint(row: EndpointRow): EndpointRecord {
+  return {
+    tenantId: row.tenant_id,
+    url: row.url,
+    storedSecret: row.secret,
+    storedPreviousSecret: row.previous_secret,
+    previousSecretExpiresAt: row.previous_secret_expires_at,
+    disabledAt: row.disabled_at,
+    disabledReason: row.disabled_reason,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+export async function getEndpoint(db: D1Database, tenantId: string): Promise<EndpointRecord | null> {
+  const row = await db.prepare('SELECT * FROM webhook_endpoints WHERE tenant_id = ?1').bind(tenantId).first<EndpointRow>();
+  return row ? toEndpoint(row) : null;
+}
+
+/**
+ * Creates or replaces the endpoint and re-enables it. The secret it replaces keeps signing until
+ * `previousSecretExpiresAt`, so receivers holding it are not cut off mid-change.
+ */
+export function putEndpointStatement(
+  db: D1Database,
+  input: { tenantId: string; url: string; storedSecret: string; storedPreviousSecret: string | null; previousSecretExpiresAt: string | null; at: string },
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO webhook_endpoints (tenant_id, url, secret, previous_secret, previous_secret_expires_at, disabled_at, disabled_reason, created_at, updated_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, NULL, NULL, ?6, ?6)
+       ON CONFLICT (tenant_id) DO UPDATE SET url = excluded.url, secret = excluded.secret, previous_secret = excluded.previous_secret,
+         previous_secret_expires_at = excluded.previous_secret_expires_at, disabled_at = NULL, disabled_reason = NULL, updated_at = excluded.updated_at`,
+    )
+    .bind(input.tenantId, input.url, input.storedSecret, input.storedPreviousSecret, input.previousSecretExpiresAt, input.at);
+}
+
+/**
+ * Swaps in a new secret; the current one becomes the previous one. Two racing rotations both
+ * succeed in turn, and each caller's secret still signs (one as current, one as previous).
+ */
+export function rotateSecretStatement(
+  db: D1Database,
+  input: { tenantId: string; storedSecret: string; previousSecretExpiresAt: string; at: string },
+): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_expires_at = ?3, secret = ?2, updated_at = ?4
+       WHERE tenant_id = ?1`,
+    )
+    .bind(input.tenantId, input.storedSecret, input.previousSecretExpiresAt, input.at);
+}
+
+/** Batch guard (migrations/0002): the batch rolls back with a CHECK failure unless the tenant still has an endpoint. */
+export function endpointExistsGuard(db: D1Database, tenantId: string): D1PreparedStatement[] {
+  return [
+    db.prepare('INSERT INTO guards (ok) SELECT COUNT(*) FROM webhook_endpoints WHERE tenant_id = ?1').bind(tenantId),
+    db.prepare('DELETE FROM guards'),
+  ];
+}
+
+export function deleteEndpointStatement(db: D1Database, tenantId: string): D1PreparedStatement {
+  return db.prepare('DELETE FROM webhook_endpoints WHERE tenant_id = ?1').bind(tenantId);
+}
+
+/** Disables the endpoint only while it still points at `url`: a URL changed meanwhile is not disabled for the old one's 410. */
+export function disableEndpointStatement(db: D1Database, input: { tenantId: string; url: string; reason: string; at: string }): D1PreparedStatement {
+  return db
+    .prepare(
+      `UPDATE webhook_endpoints SET disabled_at = ?3, disabled_reason = ?4, updated_at = ?3
+       WHERE tenant_id = ?1 AND url = ?2 AND disabled_at IS NULL`,
+    )
+    .bind(input.tenantId, input.url, input.at, input.reason);
+}
+
+export interface StoredEvent {
+  id: string;
+  tenantId: string;
+  type: string;
+  /** The exact JSON body signed and sent. */
+  payload: string;
+  createdAt: string;
+}
+
+/** Records the event only if the tenant has an enabled endpoint; `meta.changes` says whether it did. */
+export function insertEventIfSubscribedStatement(db: D1Database, event: StoredEvent): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT INTO events (id, tenant_id, type, payload, created_at)
+       SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = ?2 AND disabled_at IS NULL)`,
+    )
+    .bind(event.id, event.tenantId, event.type, event.payload, event.createdAt);
+}
+
+export type DeliveryOutcome = 'SUCCEEDED' | 'FAILED';
+
+/** Why an attempt failed, or (the last four) why a delivery stopped without sending; docs/webhooks.md explains each. */
+export const DELIVERY_ERRORS = [
+  'TIMEOUT', 'CONNECTION_FAILED', 'REDIRECT_NOT_FOLLOWED', 'HTTP_ERROR', 'ENDPOINT_GONE',
+  'SECRET_UNAVAILABLE', 'ENDPOINT_REMOVED', 'ENDPOINT_DISABLED', 'URL_REFUSED',
+] as const;
+export type DeliveryError = (typeof DELIVERY_ERRORS)[number];
+
+export interface DeliveryRecord {
+  id: string;
+  eventId: string;
+  tenantId: string;
+  eventType: string;
+  webhookId: string;
+  attempt: number;
+  at: string;
+  outcome: DeliveryOutcome;
+  responseStatus: number | null;
+  error: DeliveryError | null;
+  nextAttemptAt: string | null;
+}
+
+interface DeliveryRow {
+  id: string;
+  event_id: string;
+  tenant_id: string;
+  event_type: string;
+  webhook_id: string;
+  attempt: number;
+  at: string;
+  outcome: DeliveryOutcome;
+  response_status: number | null;
+  error: DeliveryError | null;
+  next_attempt_at: string | null;
+}
+
+function toDelivery(row: DeliveryRow): DeliveryRecord {
+  return {
+    id: row.id,
+    eventId: row.event_id,
+    tenantId: row.tenant_id,
+    eventType: row.event_type,
+    webhookId: row.webhook_id,
+    attempt: row.attempt,
+    at: row.at,
+    outcome: row.outcome,
+    responseStatus: row.response_status,
+    error: row.error,
+    nextAttemptAt: row.next_attempt_at,
+  };
+}
+
+/** Idempotent by id: a record flushed twice (the object died between write and acknowledgement) is kept once. */
+export function insertDeliveryStatement(db: D1Database, d: DeliveryRecord): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT OR IGNORE INTO webhook_deliveries (id, event_id, tenant_id, event_type, webhook_id, attempt, at, outcome, response_status, error, next_attempt_at)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)`,
+    )
+    .bind(d.id, d.eventId, d.tenantId, d.eventType, d.webhookId, d.attempt, d.at, d.outcome, d.responseStatus, d.error, d.nextAttemptAt);
+}
+
+/** Newest first; `beforeId` continues after the last row of the previous page. */
+export async function listDeliveries(
+  db: D1Database,
+  tenantId: string,
+  options: { eventId?: string; beforeId?: string; limit: number },
+): Promise<DeliveryRecord[]> {
+  // Two statements rather than `?2 IS NULL OR …`, so each one walks its own index; '~' sorts after every whd_ id.
+  const rows = options.eventId !== undefined
+    ? await db
+        .prepare('SELECT * FROM webhook_deliveries WHERE tenant_id = ?1 AND event_id = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4')
+        .bind(tenantId, options.eventId, options.beforeId ?? '~', options.limit)
+        .all<DeliveryRow>()
+    : await db
+        .prepare('SELECT * FROM webhook_deliveries WHERE tenant_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3')
+        .bind(tenantId, options.beforeId ?? '~', options.limit)
+        .all<DeliveryRow>();
+  return rows.results.map(toDelivery);
+}

@@ -1,0 +1,87 @@
+// Every event type of API.md §3 is emitted when its state change happens, and arrives signed at the relying party.
+import { env, runDurableObjectAlarm } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { setupTenant } from '../helpers/api';
+import { approve, createUser, registerPasskey, sdkFetch, startOperation } from '../helpers/ceremony';
+import { verifyWebhook } from '../../web-sdk/src/webhooks';
+import type { WebhookEvent } from '../../web-sdk/src/webhooks';
+import { configureWebhook, eventsOf, Receiver } from './harness';
+
+describe('webhook events', () => {
+  it('API.md §3: operation, device (incl. the automatic lock, PSD2 RTS art. 4(3)(b)) and user events, each signed and verifiable', async () => {
+    // maxFailedAttempts 1: the first failed verification locks the device.
+    const { tenant, api } = await setupTenant({ policy: { maxFailedAttempts: 1 } });
+    const receiver = Receiver.create();
+    const secret = await configureWebhook(tenant.id, receiver.url());
+    const user = await createUser(api);
+
+    // device.registered + operation.completed
+    const { authenticator, deviceId, operationId: registrationId } = await registerPasskey(api, user.id);
+    // operation.rejected
+    const rejected = await startOperation(api, { type: 'AUTHENTICATION', userId: user.id });
+    expect((await sdkFetch(rejected, 'reject')).status).toBe(200);
+    // operation.cancelled
+    const cancelled = await startOperation(api, { type: 'AUTHENTICATION', userId: user.id });
+    expect((await api(`/v1/operations/${cancelled.id}/cancel`, { method: 'POST' })).status).toBe(200);
+    // operation.expired: the operation's expiry alarm, run now
+    const expired = await startOperation(api, { type: 'AUTHENTICATION', userId: user.id, ttlSeconds: 1 });
+    expect(await runDurableObjectAlarm(env.OPERATIONS.get(env.OPERATIONS.idFromName(expired.id)))).toBe(true);
+    // operation.failed + device.locked (TOO_MANY_FAILED_ATTEMPTS): no user verification
+    const failed = await approve(api, authenticator, { type: 'AUTHENTICATION', userId: user.id }, { knobs: { uv: false } });
+    expect(failed.finish.status).toBe(400);
+    // device.unlocked, device.locked (by the relying party), device.deactivated
+    for (const action of ['unlock', 'lock', 'deactivate']) {
+      expect((await api(`/v1/devices/${deviceId}/${action}`, { method: 'POST' })).status).toBe(200);
+    }
+    // user.locked, user.unlocked, user.deactivated
+    for (const action of ['lock', 'unlock', 'deactivate']) {
+      expect((await api(`/v1/users/${user.id}/${action}`, { method: 'POST' })).status).toBe(200);
+    }
+
+    const expected = 13;
+    const requests = await receiver.waitForRequests(expected);
+    expect(requests).toHaveLength(expected);
+    const received: WebhookEvent[] = [];
+    for (const request of requests) received.push(await verifyWebhook(secret, request.headers, request.body));
+    // Each event is its own delivery, so arrival order is not emission order: compare by event id (time-ordered).
+    received.sort((a, b) => (a.id < b.id ? -1 : 1));
+    const recorded = await eventsOf(tenant.id);
+    expect(received.map((e) => e.id)).toEqual(recorded.map((e) => e.id));
+    for (const event of received) {
+      expect(Object.keys(event)).toEqual(['id', 'type', 'timestamp', 'tenantId', 'data']);
+      expect(event.tenantId).toBe(tenant.id);
+    }
+
+    const byType = (type: string): Record<string, unknown>[] => received.filter((e) => e.type === type).map((e) => e.data);
+    expect(byType('device.registered')).toEqual([{ deviceId, userId: user.id, kind: 'PASSKEY', operationId: registrationId }]);
+    expect(byType('operation.completed')).toEqual([expect.objectContaining({ operationId: registrationId, type: 'REGISTRATION', status: 'COMPLETED', userId: user.id, deviceId })]);
+    expect(byType('operation.rejected')).toEqual([expect.objectContaining({ operationId: rejected.id, status: 'REJECTED' })]);
+    expect(byType('operation.cancelled')).toEqual([expect.objectContaining({ operationId: cancelled.id, status: 'CANCELLED' })]);
+    expect(byType('operation.expired')).toEqual([expect.objectContaining({ operationId: expired.id, status: 'EXPIRED' })]);
+    expect(byType('operation.failed')).toEqual([expect.objectContaining({ operationId: failed.op.id, status: 'FAILED', failure: { code: 'VERIFICATION_FAILED' } })]);
+    expect(byType('device.locked')).toEqual([
+      { deviceId, userId: user.id, lockReason: 'TOO_MANY_FAILED_ATTEMPTS' },
+      expect.objectContaining({ deviceId, userId: user.id, status: 'LOCKED', lockReason: 'LOCKED_BY_RELYING_PARTY' }),
+    ]);
+    expect(byType('device.unlocked')).toEqual([expect.objectContaining({ deviceId, status: 'ACTIVE' })]);
+    expect(byType('device.deactivated')).toEqual([expect.objectContaining({ deviceId, status: 'DEACTIVATED' })]);
+    expect(byType('user.locked')).toEqual([{ userId: user.id, status: 'LOCKED', lockReason: 'LOCKED_BY_RELYING_PARTY' }]);
+    expect(byType('user.unlocked')).toEqual([{ userId: user.id, status: 'ACTIVE' }]);
+    expect(byType('user.deactivated')).toEqual([{ userId: user.id, status: 'DEACTIVATED' }]);
+  });
+
+  it('API.md §1 (tenant isolation): events are per tenant: another tenant\'s changes never reach this endpoint', async () => {
+    const mine = await setupTenant();
+    const other = await setupTenant();
+    const receiver = Receiver.create();
+    await configureWebhook(mine.tenant.id, receiver.url());
+    const otherUser = await createUser(other.api);
+    expect((await other.api(`/v1/users/${otherUser.id}/lock`, { method: 'POST' })).status).toBe(200);
+    const myUser = await createUser(mine.api);
+    expect((await mine.api(`/v1/users/${myUser.id}/lock`, { method: 'POST' })).status).toBe(200);
+
+    const [request] = await receiver.waitForRequests(1);
+    expect(JSON.parse(request!.body)).toMatchObject({ tenantId: mine.tenant.id, data: { userId: myUser.id } });
+    expect(await eventsOf(other.tenant.id)).toEqual([]);
+  });
+});
