@@ -20,4 +20,7 @@ if (existsSync(sdkBundle)) {
 }
 const pwa = join(root, 'web-sdk/app');
 if (existsSync(pwa)) cpSync(pwa, join(root, 'public/app'), { recursive: true });
+// The demo relying party's page (served by src/routes/demo.ts only when DEMO=true).
+const demoPage = join(root, 'web-sdk/demo');
+if (existsSync(demoPage)) cpSync(demoPage, join(root, 'public/demo'), { recursive: true });
 console.log('assets built in public/');

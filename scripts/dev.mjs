@@ -1,6 +1,6 @@
-// `npm run dev`: build assets, apply D1 migrations locally, start `wrangler dev`, seed a demo tenant and print its credentials.
+// `npm run dev`: build assets, apply D1 migrations locally, start `wrangler dev`, bootstrap the demo tenant and print its credentials.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDevVarsAsync } from './dev-vars.mjs';
 
@@ -38,39 +38,23 @@ async function waitForHealth() {
   throw new Error('wrangler dev did not become healthy');
 }
 
-async function admin(path, init = {}) {
-  const res = await fetch(`${base}/admin/v1${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${vars.ADMIN_TOKEN}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
-  });
-  if (!res.ok) throw new Error(`${init.method ?? 'GET'} ${path} → ${res.status} ${await res.text()}`);
-  return res.json();
-}
-
-async function seedDemo() {
-  const file = join(root, '.wrangler/demo-tenant.json');
-  if (existsSync(file)) {
-    const demo = JSON.parse(readFileSync(file, 'utf8'));
-    const res = await fetch(`${base}/admin/v1/tenants/${demo.tenantId}`, { headers: { authorization: `Bearer ${vars.ADMIN_TOKEN}` } });
-    if (res.ok) return demo;
-  }
-  const tenant = await admin('/tenants', {
-    method: 'POST',
-    body: JSON.stringify({
-      name: 'Demo Bank', rpId: 'localhost', rpName: 'Demo Bank', origins: [base, `http://127.0.0.1:${port}`],
-      branding: { name: 'Demo Bank', primaryColor: '#0b5fff' },
-    }),
-  });
-  const client = await admin(`/tenants/${tenant.id}/clients`, { method: 'POST', body: JSON.stringify({ name: 'demo backend' }) });
-  const demo = { tenantId: tenant.id, clientId: client.clientId, clientSecret: client.clientSecret };
+/**
+ * The demo relying party creates its "Demo Bank" tenant and API client itself (POST /demo/api/bootstrap,
+ * rpId = this hostname); the credentials are printed and kept in .wrangler/demo-tenant.json for scripts.
+ */
+async function bootstrapDemo() {
+  const res = await fetch(`${base}/demo/api/bootstrap`, { method: 'POST', headers: { authorization: `Bearer ${vars.ADMIN_TOKEN}` } });
+  if (!res.ok) throw new Error(`POST /demo/api/bootstrap → ${res.status} ${await res.text()}`);
+  const { tenantId, clientId, clientSecret } = await res.json();
+  const demo = { tenantId, clientId, clientSecret };
   mkdirSync(join(root, '.wrangler'), { recursive: true });
-  writeFileSync(file, JSON.stringify(demo, null, 2));
+  writeFileSync(join(root, '.wrangler/demo-tenant.json'), JSON.stringify(demo, null, 2));
   return demo;
 }
 
 try {
   await waitForHealth();
-  const demo = await seedDemo();
+  const demo = await bootstrapDemo();
   console.log(`
 ────────────────────────────────────────────────────────────
  Custos is running at ${base}

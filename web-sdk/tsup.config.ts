@@ -11,11 +11,13 @@ const shared: Options = {
 export default defineConfig([
   {
     ...shared,
-    // One entry per package export; a future `native` entry (native-app protocol helpers) goes here.
+    // One entry per package export.
     entry: {
       index: 'src/index.ts',
       confirm: 'src/confirm.ts',
       webhooks: 'src/webhooks.ts',
+      // The reference native-device client (docs/native-protocol.md); scripts/device.mjs runs it on Node.
+      native: 'src/native.ts',
     },
     dts: true,
     // Keeps the page bundle, which the other build writes into the same folder at the same time.

@@ -7,8 +7,9 @@ import {
   type PublicKeyCredentialRequestOptionsJSON,
 } from '@simplewebauthn/browser';
 import { assertDeviceKeyPair, exportDevicePublicKey, generateDeviceKeyPair, signDeviceBinding } from './device-key.js';
+import { createDeviceProof, type DeviceCredential } from './device-proof.js';
 import { CustosError, fromWebAuthnError } from './errors.js';
-import { postJson, type FetchLike } from './http.js';
+import { requestJson, type FetchLike } from './http.js';
 import { verifyDynamicLinking } from './linking.js';
 import type {
   ApproveResult,
@@ -16,8 +17,10 @@ import type {
   OperationDetails,
   OperationRef,
   OperationStatus,
+  PendingOperation,
   RegisterResult,
   RejectResult,
+  RpScope,
 } from './types.js';
 
 export interface CustosOptions {
@@ -25,6 +28,12 @@ export interface CustosOptions {
   baseUrl: string;
   /** Replaces the global fetch, e.g. to add telemetry or in tests. */
   fetch?: FetchLike;
+  /**
+   * A device bound earlier (its id and the private key bound at registration). Calls on an
+   * operation given without a token, and `pending()`, are then authorised by a fresh device proof
+   * per request (`Authorization: Device <proof>`, API.md §2).
+   */
+  device?: DeviceCredential;
 }
 
 export interface NumberMatchOptions {
@@ -35,7 +44,15 @@ export interface NumberMatchOptions {
   chooseNumber?: (choices: string[]) => Promise<string> | string;
 }
 
-export interface RegisterOptions extends NumberMatchOptions {
+export interface StartOptions {
+  /**
+   * REGISTRATION only: whose rpId the new passkey gets. `tenant` (the default) for the relying
+   * party's own pages; `service` for the white-label authenticator app on the Custos origin.
+   */
+  rpScope?: RpScope;
+}
+
+export interface RegisterOptions extends NumberMatchOptions, StartOptions {
   /** Binds this key pair (ECDSA P-256) to the new device. */
   deviceKey?: CryptoKeyPair;
   /** Generates a non-extractable P-256 key pair, binds it, and returns it as `deviceKeyPair`. */
@@ -58,17 +75,21 @@ export interface CustosClient {
    * Starts the operation and returns what it is about, so the app can show its own UI first; a later
    * register/approve on the same client reuses that start and its challenge.
    */
-  getOperation(op: OperationRef): Promise<OperationDetails>;
+  getOperation(op: OperationRef, options?: StartOptions): Promise<OperationDetails>;
+  /** The operations waiting for this client's `device` (its user's broadcast ones included). */
+  pending(): Promise<PendingOperation[]>;
 }
 
 interface StartedOperation {
   operation: OperationDetails;
   publicKey: PublicKeyCredentialCreationOptionsJSON | PublicKeyCredentialRequestOptionsJSON;
+  rpScope?: RpScope;
 }
 
 interface ResolvedRef {
   id: string;
-  token: string;
+  /** Absent: the call is authorised by a device proof. */
+  token?: string;
 }
 
 const OPERATION_TYPES: ReadonlySet<string> = new Set(['REGISTRATION', 'AUTHENTICATION', 'AUTHORISATION', 'SIGNATURE']);
@@ -82,10 +103,12 @@ const OPERATION_STATUSES: ReadonlySet<string> = new Set([
   'EXPIRED',
 ]);
 
-function resolveRef(op: OperationRef): ResolvedRef {
-  const token = 'token' in op ? op.token : op.sdk?.token;
-  if (typeof op.id !== 'string' || op.id === '' || typeof token !== 'string' || token === '') {
-    throw new TypeError('op must be { id, token } or { id, sdk: { token } }');
+function resolveRef(op: OperationRef, device: DeviceCredential | undefined): ResolvedRef {
+  const token = 'token' in op ? op.token : 'sdk' in op ? op.sdk?.token : undefined;
+  if (typeof op.id !== 'string' || op.id === '') throw new TypeError('op must have an id');
+  if (token === undefined && device !== undefined) return { id: op.id };
+  if (typeof token !== 'string' || token === '') {
+    throw new TypeError('op must be { id, token } or { id, sdk: { token } }, or { id } on a client created with a device');
   }
   return { id: op.id, token };
 }
@@ -118,6 +141,17 @@ function readStatus(body: Record<string, unknown>): OperationStatus {
   return status as OperationStatus;
 }
 
+function readPending(body: Record<string, unknown>): PendingOperation[] {
+  const items = body['items'];
+  if (!Array.isArray(items)) throw malformed('pending operations list');
+  for (const item of items as Array<Partial<PendingOperation> | null>) {
+    if (typeof item !== 'object' || item === null || typeof item.id !== 'string' || typeof item.type !== 'string' || !OPERATION_TYPES.has(item.type)) {
+      throw malformed('pending operation');
+    }
+  }
+  return items as PendingOperation[];
+}
+
 function confirmationDetails(operation: OperationDetails): ConfirmationDetails {
   const { numberMatchChoices: _choices, ...details } = operation;
   return details;
@@ -131,26 +165,43 @@ export function createCustos(options: CustosOptions): CustosClient {
   // prompt reuse it instead of starting the operation again.
   const started = new Map<string, StartedOperation>();
 
+  const device = options.device;
   const url = (id: string, action: string): string => `${baseUrl}/sdk/v1/operations/${encodeURIComponent(id)}/${action}`;
 
-  async function start(ref: ResolvedRef): Promise<StartedOperation> {
+  async function authorization(ref: ResolvedRef | undefined, method: string, target: string): Promise<string> {
+    if (ref?.token !== undefined) return `Bearer ${ref.token}`;
+    if (device === undefined) throw new TypeError('This call needs an sdk token or a client created with a device');
+    // A proof is single-use and bound to method and URL, so every request gets its own.
+    return `Device ${await createDeviceProof(device, method, target)}`;
+  }
+
+  async function post(ref: ResolvedRef, action: string, body: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const target = url(ref.id, action);
+    return requestJson(fetchFn, { method: 'POST', url: target, authorization: await authorization(ref, 'POST', target), body });
+  }
+
+  async function start(ref: ResolvedRef, rpScope?: RpScope): Promise<StartedOperation> {
     const cached = started.get(ref.id);
-    if (cached !== undefined) return cached;
-    const session = readStart(await postJson(fetchFn, url(ref.id, 'start'), ref.token, {}), ref.id);
+    // A start for another rpScope issues other creation options, so only a matching one is reused.
+    if (cached !== undefined && (rpScope === undefined || cached.rpScope === rpScope)) return cached;
+    const session = readStart(await post(ref, 'start', rpScope === undefined ? {} : { rpScope }), ref.id);
+    if (rpScope !== undefined) session.rpScope = rpScope;
     started.set(ref.id, session);
     return session;
   }
 
-  async function finish(ref: ResolvedRef, body: Record<string, unknown>): Promise<OperationStatus> {
+  async function finish(ref: ResolvedRef, body: Record<string, unknown>): Promise<{ status: OperationStatus; deviceId?: string }> {
     // Whatever the answer, the server has seen this challenge once; it cannot be used again.
     started.delete(ref.id);
-    return readStatus(await postJson(fetchFn, url(ref.id, 'finish'), ref.token, body));
+    const answer = await post(ref, 'finish', body);
+    const deviceId = answer['deviceId'];
+    return { status: readStatus(answer), ...(typeof deviceId === 'string' ? { deviceId } : {}) };
   }
 
   async function reject(op: OperationRef): Promise<RejectResult> {
-    const ref = resolveRef(op);
+    const ref = resolveRef(op, device);
     started.delete(ref.id);
-    const status = readStatus(await postJson(fetchFn, url(ref.id, 'reject'), ref.token, {}));
+    const status = readStatus(await post(ref, 'reject', {}));
     if (status !== 'REJECTED') throw malformed('reject answer');
     return { status };
   }
@@ -176,11 +227,11 @@ export function createCustos(options: CustosOptions): CustosClient {
   }
 
   async function register(op: OperationRef, registerOptions: RegisterOptions = {}): Promise<RegisterResult> {
-    const ref = resolveRef(op);
+    const ref = resolveRef(op, device);
     // A wrong key found after the passkey was created would waste the user's ceremony.
     if (registerOptions.deviceKey !== undefined) assertDeviceKeyPair(registerOptions.deviceKey);
     assertWebAuthn();
-    const { operation, publicKey } = await start(ref);
+    const { operation, publicKey } = await start(ref, registerOptions.rpScope);
     if (operation.type !== 'REGISTRATION') {
       throw new CustosError('WRONG_OPERATION_TYPE', `register() needs a REGISTRATION operation, not ${operation.type}`);
     }
@@ -201,12 +252,17 @@ export function createCustos(options: CustosOptions): CustosClient {
     }
     if (numberMatch !== undefined) body['numberMatch'] = numberMatch;
 
-    const status = await finish(ref, body);
-    return deviceKeyPair === undefined ? { status, operation } : { status, operation, deviceKeyPair };
+    const { status, deviceId } = await finish(ref, body);
+    return {
+      status,
+      operation,
+      ...(deviceKeyPair === undefined ? {} : { deviceKeyPair }),
+      ...(deviceId === undefined ? {} : { deviceId }),
+    };
   }
 
   async function approve(op: OperationRef, approveOptions: ApproveOptions = {}): Promise<ApproveResult> {
-    const ref = resolveRef(op);
+    const ref = resolveRef(op, device);
     assertWebAuthn();
     const { operation, publicKey } = await start(ref);
     if (operation.type === 'REGISTRATION') {
@@ -230,13 +286,24 @@ export function createCustos(options: CustosOptions): CustosClient {
 
     const body: Record<string, unknown> = { credential };
     if (numberMatch !== undefined) body['numberMatch'] = numberMatch;
-    return { status: await finish(ref, body), operation };
+    return { status: (await finish(ref, body)).status, operation };
   }
 
-  async function getOperation(op: OperationRef): Promise<OperationDetails> {
-    const { operation } = await start(resolveRef(op));
+  async function getOperation(op: OperationRef, startOptions: StartOptions = {}): Promise<OperationDetails> {
+    const { operation } = await start(resolveRef(op, device), startOptions.rpScope);
     return operation;
   }
 
-  return { register, approve, reject, getOperation };
+  async function pending(): Promise<PendingOperation[]> {
+    if (device === undefined) throw new TypeError('pending() needs a client created with a device');
+    const target = `${baseUrl}/sdk/v1/devices/me/operations`;
+    const answer = await requestJson(fetchFn, {
+      method: 'GET',
+      url: `${target}?status=PENDING`,
+      authorization: await authorization(undefined, 'GET', target),
+    });
+    return readPending(answer);
+  }
+
+  return { register, approve, reject, getOperation, pending };
 }

@@ -1,4 +1,4 @@
-// The one way the SDK talks to the server: JSON POSTs with the operation's bearer token, problems as CustosError.
+// The one way the SDK talks to the server: JSON requests with a bearer token or device proof, problems as CustosError.
 import { CustosError, codeForProblem } from './errors.js';
 import type { ProblemDetails } from './types.js';
 
@@ -16,18 +16,28 @@ function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-export async function postJson(fetchFn: FetchLike, url: string, token: string, body: unknown): Promise<Record<string, unknown>> {
+export interface JsonRequest {
+  method: 'GET' | 'POST';
+  url: string;
+  /** The whole Authorization header value: `Bearer <sdk token>` or `Device <proof>`. */
+  authorization: string;
+  /** Sent as JSON; GET requests carry none. */
+  body?: unknown;
+}
+
+export async function requestJson(fetchFn: FetchLike, request: JsonRequest): Promise<Record<string, unknown>> {
+  const headers: Record<string, string> = {
+    Authorization: request.authorization,
+    Accept: 'application/json, application/problem+json',
+  };
+  if (request.body !== undefined) headers['Content-Type'] = 'application/json';
   let response: Response;
   try {
-    response = await fetchFn(url, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${token}`,
-        'Content-Type': 'application/json',
-        Accept: 'application/json, application/problem+json',
-      },
-      body: JSON.stringify(body),
-      // The bearer token is the only credential; ambient cookies must not ride along cross-origin.
+    response = await fetchFn(request.url, {
+      method: request.method,
+      headers,
+      ...(request.body === undefined ? {} : { body: JSON.stringify(request.body) }),
+      // The header is the only credential; ambient cookies must not ride along cross-origin.
       credentials: 'omit',
     });
   } catch (error) {

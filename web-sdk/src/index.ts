@@ -1,6 +1,8 @@
 // Public entry of @custos/web-sdk: the client for passkey ceremonies on Custos operations.
 export { createCustos } from './client.js';
-export type { ApproveOptions, CustosClient, CustosOptions, NumberMatchOptions, RegisterOptions } from './client.js';
+export type { ApproveOptions, CustosClient, CustosOptions, NumberMatchOptions, RegisterOptions, StartOptions } from './client.js';
+export { createDeviceProof } from './device-proof.js';
+export type { DeviceCredential, DeviceProofOptions } from './device-proof.js';
 export type { FetchLike } from './http.js';
 export { CustosError } from './errors.js';
 export type { CustosErrorCode } from './errors.js';
@@ -10,6 +12,8 @@ export type {
   ApproveResult,
   CeremonyResult,
   ConfirmationDetails,
+  DeviceOperationRef,
+  DocumentDigest,
   Money,
   OperationContext,
   OperationDetails,
@@ -17,9 +21,11 @@ export type {
   OperationStatus,
   OperationType,
   Payee,
+  PendingOperation,
   ProblemDetails,
   RegisterResult,
   RejectResult,
+  RpScope,
   SignedDocument,
   Transaction,
 } from './types.js';

@@ -9,7 +9,21 @@ export type OperationType = 'REGISTRATION' | 'AUTHENTICATION' | 'AUTHORISATION' 
  * The per-operation credential the relying party received from `POST /v1/operations`:
  * either flattened (`{ id, token }`) or the Operation itself with its `sdk` part.
  */
-export type OperationRef = { id: string; token: string } | { id: string; sdk: { token: string } };
+export type OperationRef = { id: string; token: string } | { id: string; sdk: { token: string } } | DeviceOperationRef;
+
+/**
+ * An operation addressed by id only: the client's `device` authenticates each call with a device
+ * proof (API.md §2). Only for operations of the device's user that are not REGISTRATIONs.
+ */
+export interface DeviceOperationRef {
+  id: string;
+}
+
+/**
+ * Which relying party a new passkey belongs to: `tenant` (the relying party's own rpId, for its
+ * own pages) or `service` (the Custos service's origin, for the white-label authenticator app).
+ */
+export type RpScope = 'tenant' | 'service';
 
 export interface OperationContext {
   title?: string;
@@ -79,10 +93,34 @@ export interface CeremonyResult {
 export interface RegisterResult extends CeremonyResult {
   /** The key pair bound to the device, when one was; store it (e.g. in IndexedDB) to prove this device later. */
   deviceKeyPair?: CryptoKeyPair;
+  /** The new device's id (`dev_…`) when the registration completed: the `kid` of its device proofs. */
+  deviceId?: string;
 }
 
 export type ApproveResult = CeremonyResult;
 
 export interface RejectResult {
   status: 'REJECTED';
+}
+
+/** The echoed document of an Operation: its digest, without the content (the start returns that). */
+export interface DocumentDigest {
+  title?: string;
+  mimeType: string;
+  sha256: string;
+}
+
+/** An operation waiting for this device, as `GET /sdk/v1/devices/me/operations` lists it. */
+export interface PendingOperation {
+  id: string;
+  type: OperationType;
+  status: OperationStatus;
+  createdAt: string;
+  expiresAt: string;
+  deviceId?: string;
+  context?: OperationContext;
+  transaction?: Transaction;
+  transactions?: Transaction[];
+  total?: Money;
+  document?: DocumentDigest;
 }

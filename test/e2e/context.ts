@@ -1,0 +1,16 @@
+// What global-setup.ts hands the e2e tests (vitest provide/inject), and where Chromium is.
+
+export type E2eContext =
+  | { skip: string }
+  | { skip?: undefined; baseUrl: string; tenantId: string; chromium: string; artifacts: string };
+
+/** Debian's chromium package; CHROMIUM_PATH overrides it. Never a downloaded browser. */
+export function chromiumPath(): string {
+  return process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+}
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    e2e: E2eContext;
+  }
+}
