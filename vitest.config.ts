@@ -3,6 +3,8 @@ import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-worker
 import { defineConfig } from 'vitest/config';
 import { fileURLToPath } from 'node:url';
 import { generateVars } from './scripts/dev-vars.mjs';
+import { randomBytes } from 'node:crypto';
+import { webhookReceiver } from './test/webhooks/receiver-server.mjs';
 
 export default defineConfig({
   plugins: [
@@ -15,10 +17,15 @@ export default defineConfig({
         bindings: {
           ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
           ALLOW_LOCAL_WEBHOOKS: 'false',
+          // Webhook secrets sealed in D1 under a fresh key; a 2 s attempt timeout keeps the timeout test short.
+          WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
+          WEBHOOK_TIMEOUT_MS: '2000',
           SIGNING_KEYS,
           E2E_KEYS,
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
+        // Outbound fetch goes to an in-process receiver that records webhook requests byte for byte.
+        outboundService: webhookReceiver,
       },
       };
     }),

@@ -5,30 +5,43 @@ import { ApiError, problemResponse } from './errors';
 import { traceId } from './middleware/trace';
 import { jsonBody } from './middleware/body';
 import { tenants } from './routes/admin/tenants';
+import { webhooksAdmin } from './routes/admin/webhooks';
 import { oauth } from './routes/oauth';
 import { users } from './routes/v1/users';
 import { audit } from './routes/v1/audit';
 import { operations } from './routes/v1/operations';
 import { devices } from './routes/v1/devices';
+import { webhooks } from './routes/v1/webhooks';
 import { sdk } from './routes/sdk/operations';
+import { isJoseRequest } from './routes/sdk/native';
 import { wellKnown } from './routes/well-known';
 import { docsPage } from './routes/docs';
+import { demoRouter } from './routes/demo';
+import { bench, benchCounting } from './bench-counters';
 
 export const app = createRouter();
 
+app.use('*', benchCounting);
 app.use('*', traceId);
 app.use('/v1/*', jsonBody);
 app.use('/admin/*', jsonBody);
-app.use('/sdk/*', jsonBody);
+// Native apps send application/jose envelopes (docs/native-protocol.md); the native handler bounds their size itself.
+app.use('/sdk/*', (c, next) => (isJoseRequest(c) ? next() : jsonBody(c, next)));
 
 app.route('/oauth', oauth);
 app.route('/admin/v1/tenants', tenants);
+app.route('/admin/v1/tenants', webhooksAdmin);
 app.route('/v1/users', users);
 app.route('/v1/audit-events', audit);
 app.route('/v1/operations', operations);
+app.route('/v1/webhooks', webhooks);
 app.route('/v1', devices);
 app.route('/sdk/v1', sdk);
 app.route('/', wellKnown);
+// Demo relying party at / and /demo/*: answers 404 unless DEMO=true (local development only).
+app.route('/', demoRouter(app));
+// Benchmark counters and tools: a 404 unless BENCH_COUNTERS=true.
+app.route('/__bench', bench);
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'oauth2', {
   type: 'oauth2',

@@ -5,6 +5,8 @@ import { problemFromValidation } from './errors';
 export interface Bindings {
   DB: D1Database;
   OPERATIONS: DurableObjectNamespace<import('./durable-objects/operation').OperationDO>;
+  /** One WebhookDeliveryDO per event: signs, delivers and retries it. */
+  WEBHOOKS: DurableObjectNamespace<import('./durable-objects/webhook-delivery').WebhookDeliveryDO>;
   ASSETS?: Fetcher;
   ADMIN_TOKEN?: string;
   /** Issuer of result tokens; defaults to the request's origin. */
@@ -14,6 +16,10 @@ export interface Bindings {
   /** The tenant E2E key pairs for native devices (JSON array of private JWKs with kid, newest first). */
   E2E_KEYS?: string;
   ALLOW_LOCAL_WEBHOOKS?: string;
+  /** 32 bytes, base64: seals webhook signing secrets in D1 with AES-GCM; without it they are stored as is. */
+  WEBHOOK_SECRET_KEY?: string;
+  /** Per-attempt webhook timeout in ms (1000–30000, default 10000). */
+  WEBHOOK_TIMEOUT_MS?: string;
   DEMO?: string;
   /** "true" turns on the benchmark's storage round-trip counters. */
   BENCH_COUNTERS?: string;

@@ -2,4 +2,5 @@
 import { app } from './app';
 
 export { OperationDO } from './durable-objects/operation';
+export { WebhookDeliveryDO } from './durable-objects/webhook-delivery';
 export default app;

@@ -564,7 +564,7 @@ export class OperationDO extends DurableObject<Bindings> {
       );
       if (next.lock) {
         audit.push({ actor: 'system', action: 'device.locked', targetType: 'device', targetId: device.id, userId: op.userId, data: { reason: TOO_MANY_FAILED_ATTEMPTS, failedAttempts: next.failedAttempts } });
-        events.push({ type: 'device.locked', data: { deviceId: device.id, userId: op.userId, lockReason: TOO_MANY_FAILED_ATTEMPTS } });
+        events.push({ type: 'device.locked', data: { deviceId: device.id, userId: op.userId, status: 'LOCKED', lockReason: TOO_MANY_FAILED_ATTEMPTS } });
       }
     }
 

@@ -60,8 +60,9 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
     await db.prepare('DELETE FROM idempotency_keys WHERE client_id = ?1 AND key = ?2').bind(clientId, key).run();
     throw error;
   }
-  // A server error is not a result: free the key so the client can retry.
-  if (c.res.status >= 500 || c.error) {
+  // Only a success is a result (Stripe: nothing is saved when validation fails). A refusal or a server
+  // error frees the key, as a thrown error does above, so the client can retry or fix the request.
+  if (!c.res.ok || c.error) {
     await db.prepare('DELETE FROM idempotency_keys WHERE client_id = ?1 AND key = ?2').bind(clientId, key).run();
     return;
   }

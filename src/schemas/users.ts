@@ -5,13 +5,21 @@ export const ATTRIBUTE_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 export const MAX_ATTRIBUTES = 100;
 
 const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'keys match ^[A-Za-z0-9_.-]{1,64}$');
+
+/** `__proto__` matches the key pattern, but zod strips it from records silently (201 without it): refuse it instead. */
+const refuseProtoKey = <T extends z.ZodTypeAny>(record: T) =>
+  z.preprocess((value, ctx) => {
+    if (value !== null && typeof value === 'object' && Object.prototype.hasOwnProperty.call(value, '__proto__')) {
+      ctx.addIssue({ code: 'custom', message: '__proto__ is a reserved key', path: ['__proto__'], input: value });
+    }
+    return value;
+  }, record);
 const attributeValue = z.string().max(1024, 'values are at most 1024 characters');
 const externalRef = z.string().min(1).max(256);
 
-export const AttributesSchema = z
-  .record(attributeKey, attributeValue)
-  .refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES, { message: `at most ${MAX_ATTRIBUTES} attributes` })
-  .openapi({ example: { email: 'ada@example.com', tier: 'gold' } });
+export const AttributesSchema = refuseProtoKey(
+  z.record(attributeKey, attributeValue).refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES, { message: `at most ${MAX_ATTRIBUTES} attributes` }),
+).openapi({ example: { email: 'ada@example.com', tier: 'gold' } });
 
 export const UserSchema = z
   .object({
@@ -32,10 +40,9 @@ export const CreateUserSchema = z
 export const PatchUserSchema = z
   .strictObject({
     externalRef: externalRef.nullable().optional(),
-    attributes: z
-      .record(attributeKey, attributeValue.nullable())
-      .refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES * 2, { message: 'too many attribute changes' })
-      .optional(),
+    attributes: refuseProtoKey(
+      z.record(attributeKey, attributeValue.nullable()).refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES * 2, { message: 'too many attribute changes' }),
+    ).optional(),
   })
   .openapi('PatchUser', { description: 'JSON merge patch (RFC 7396): an attribute set to null is deleted.' });
 

@@ -10,6 +10,7 @@ import { operationStub, unwrap } from '../v1/operations';
 import { verifyDeviceProof } from '../../middleware/device-proof';
 import { getTenant } from '../../storage/tenants';
 import { e2ePublicKey } from '../../domain/e2e-keys';
+import { isJoseRequest, nativeCall, sealedForDeviceProof } from './native';
 
 export const sdk = new Hono<AppEnv>();
 
@@ -56,6 +57,8 @@ sdk.get('/config', async (c) => {
 });
 
 sdk.post('/operations/:id/start', async (c) => {
+  // Native apps: the same call as an application/jose envelope (docs/native-protocol.md).
+  if (isJoseRequest(c)) return nativeCall(c, 'start');
   const id = operationId(c);
   const caller = await callerOf(c);
   const body = await jsonObject(c);
@@ -70,6 +73,7 @@ sdk.post('/operations/:id/start', async (c) => {
 });
 
 sdk.post('/operations/:id/finish', async (c) => {
+  if (isJoseRequest(c)) return nativeCall(c, 'finish');
   const id = operationId(c);
   const caller = await callerOf(c);
   const body = await jsonObject(c);
@@ -87,6 +91,7 @@ sdk.post('/operations/:id/finish', async (c) => {
 });
 
 sdk.post('/operations/:id/reject', async (c) => {
+  if (isJoseRequest(c)) return nativeCall(c, 'reject');
   const id = operationId(c);
   const caller = await callerOf(c);
   await jsonObject(c);
@@ -112,5 +117,7 @@ sdk.get('/devices/me/operations', async (c) => {
     .bind(device.tenant_id, device.user_id, caller.deviceId, new Date().toISOString())
     .all<PendingRow>();
   const live = await Promise.all(rows.results.map((row) => operationStub(c.env, row.id).summary({ deviceId: caller.deviceId })));
-  return c.json({ items: live.filter((op) => op !== null), nextCursor: null });
+  const list = { items: live.filter((op) => op !== null), nextCursor: null };
+  // A native device's proof may carry a reply key: then the list (amounts, payees) goes out sealed to it.
+  return (await sealedForDeviceProof(c, list)) ?? c.json(list);
 });
