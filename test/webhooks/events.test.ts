@@ -60,7 +60,7 @@ describe('webhook events', () => {
     expect(byType('operation.expired')).toEqual([expect.objectContaining({ operationId: expired.id, status: 'EXPIRED' })]);
     expect(byType('operation.failed')).toEqual([expect.objectContaining({ operationId: failed.op.id, status: 'FAILED', failure: { code: 'VERIFICATION_FAILED' } })]);
     expect(byType('device.locked')).toEqual([
-      { deviceId, userId: user.id, lockReason: 'TOO_MANY_FAILED_ATTEMPTS' },
+      { deviceId, userId: user.id, status: 'LOCKED', lockReason: 'TOO_MANY_FAILED_ATTEMPTS' },
       expect.objectContaining({ deviceId, userId: user.id, status: 'LOCKED', lockReason: 'LOCKED_BY_RELYING_PARTY' }),
     ]);
     expect(byType('device.unlocked')).toEqual([expect.objectContaining({ deviceId, status: 'ACTIVE' })]);

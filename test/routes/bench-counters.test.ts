@@ -1,0 +1,84 @@
+// The benchmark's counters and tools: invisible unless BENCH_COUNTERS=true, and counting the round trips they claim to.
+import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
+import { describe, expect, it } from 'vitest';
+import { app } from '../../src/app';
+import { instrumentBindings, readCounters, resetCounters } from '../../src/bench-counters';
+import { newId } from '../../src/domain/ids';
+import { ADMIN_TOKEN, adminFetch, countRows, createTenant, expectProblem, setupTenant, workerFetch } from '../helpers/api';
+
+const benchEnv = { ...env, BENCH_COUNTERS: 'true' };
+
+async function fetchWith(bindings: typeof env, path: string, init: RequestInit = {}): Promise<Response> {
+  const ctx = createExecutionContext();
+  const res = await app.fetch(new Request(`https://custos.test${path}`, init), bindings, ctx);
+  await waitOnExecutionContext(ctx);
+  return res;
+}
+
+describe('/__bench without BENCH_COUNTERS', () => {
+  it('answers 404 NOT_FOUND for the counters, as for any unknown route (bench tools are off in production)', async () => {
+    await expectProblem(await workerFetch('/__bench/counters'), 404, 'NOT_FOUND');
+    await expectProblem(await workerFetch('/__bench/counters/reset', { method: 'POST' }), 404, 'NOT_FOUND');
+    await expectProblem(await workerFetch('/__bench/crypto-floor'), 404, 'NOT_FOUND');
+  });
+
+  it('answers 404 NOT_FOUND to a seed request even with the operator token, and writes no users', async () => {
+    const tenant = await createTenant();
+    const before = await countRows('users');
+    const res = await adminFetch('/__bench/seed', { method: 'POST', json: { tenantId: tenant.id, count: 5 } });
+    await expectProblem(res, 404, 'NOT_FOUND');
+    expect(await countRows('users')).toBe(before);
+  });
+
+  it('leaves the bindings untouched (no wrapper on the hot path)', () => {
+    expect(instrumentBindings(env, 'worker')).toBe(env);
+  });
+});
+
+describe('/__bench with BENCH_COUNTERS=true', () => {
+  it('counts one D1 round trip and one statement for GET /healthz', async () => {
+    expect((await fetchWith(benchEnv, '/__bench/counters/reset', { method: 'POST' })).status).toBe(200);
+    expect((await fetchWith(benchEnv, '/healthz')).status).toBe(200);
+    const res = await fetchWith(benchEnv, '/__bench/counters');
+    expect(res.status).toBe(200);
+    const counters = (await res.json()) as ReturnType<typeof readCounters>;
+    expect(counters.worker).toEqual({ d1RoundTrips: 1, d1Statements: 1, d1Batches: 0, doCalls: 0 });
+  });
+
+  it('counts a batch as one round trip carrying each of its statements, and returns the same results', async () => {
+    resetCounters();
+    const db = instrumentBindings(benchEnv, 'do').DB;
+    const results = await db.batch([db.prepare('SELECT ?1 AS a').bind(7), db.prepare('SELECT 2 AS b')]);
+    expect(results.map((r) => r.results[0])).toEqual([{ a: 7 }, { b: 2 }]);
+    expect(await db.prepare('SELECT ?1 AS c').bind(3).first('c')).toBe(3);
+    expect(readCounters().do).toEqual({ d1RoundTrips: 2, d1Statements: 3, d1Batches: 1, doCalls: 0 });
+  });
+
+  it('counts the Durable Object call of a status request', async () => {
+    const { token } = await setupTenant();
+    resetCounters();
+    const res = await fetchWith(benchEnv, `/v1/operations/${newId('op')}`, { headers: { authorization: `Bearer ${token}` } });
+    await expectProblem(res, 404, 'OPERATION_NOT_FOUND');
+    expect(readCounters().worker.doCalls).toBe(1);
+  });
+
+  it('seeds users with one device and credential each when the operator asks', async () => {
+    const tenant = await createTenant();
+    const res = await fetchWith(benchEnv, '/__bench/seed', {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ tenantId: tenant.id, count: 3 }),
+    });
+    expect(res.status).toBe(200);
+    expect(await countRows('users', 'tenant_id = ?1', tenant.id)).toBe(3);
+    expect(await countRows('devices', 'tenant_id = ?1', tenant.id)).toBe(3);
+    expect(await countRows('credentials', 'tenant_id = ?1', tenant.id)).toBe(3);
+  });
+
+  it('refuses to seed without the operator token (401 UNAUTHENTICATED) and writes nothing', async () => {
+    const tenant = await createTenant();
+    const res = await fetchWith(benchEnv, '/__bench/seed', {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tenantId: tenant.id, count: 3 }),
+    });
+    await expectProblem(res, 401, 'UNAUTHENTICATED');
+    expect(await countRows('users', 'tenant_id = ?1', tenant.id)).toBe(0);
+  });
+});
