@@ -1,0 +1,45 @@
+// `npm test`: build, then every suite (workers runtime, web-sdk units, real-browser e2e), and one closing tally line.
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const out = join(root, 'test-artifacts');
+mkdirSync(out, { recursive: true });
+const vitest = join(root, 'node_modules/.bin/vitest');
+
+const suites = [
+  { name: 'workers', cwd: root, args: ['run'] },
+  { name: 'web-sdk', cwd: join(root, 'web-sdk'), args: ['run'] },
+  { name: 'e2e', cwd: root, args: ['run', '-c', 'test/e2e/vitest.e2e.config.ts'] },
+];
+
+function run(cmd, args, cwd) {
+  return spawnSync(cmd, args, { cwd, stdio: 'inherit', env: process.env }).status ?? 1;
+}
+
+if (run('npm', ['run', 'build'], root) !== 0) {
+  console.error('build failed');
+  process.exit(1);
+}
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+const broken = [];
+for (const suite of suites) {
+  const report = join(out, `vitest-${suite.name}.json`);
+  rmSync(report, { force: true });
+  const status = run(vitest, [...suite.args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`], suite.cwd);
+  if (existsSync(report)) {
+    const result = JSON.parse(readFileSync(report, 'utf8'));
+    passed += result.numPassedTests;
+    failed += result.numFailedTests;
+    skipped += result.numPendingTests + (result.numTodoTests ?? 0);
+  }
+  if (status !== 0) broken.push(suite.name);
+}
+
+if (broken.length > 0) console.error(`suites that failed: ${broken.join(', ')}`);
+console.log(`Tests: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(broken.length > 0 || failed > 0 || passed === 0 ? 1 : 0);
