@@ -13,6 +13,7 @@ import { operations } from './routes/v1/operations';
 import { devices } from './routes/v1/devices';
 import { webhooks } from './routes/v1/webhooks';
 import { sdk } from './routes/sdk/operations';
+import { registerSdkDocs } from './routes/sdk/openapi';
 import { isJoseRequest } from './routes/sdk/native';
 import { wellKnown } from './routes/well-known';
 import { docsPage } from './routes/docs';
@@ -49,6 +50,7 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'oauth2', {
 });
 app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' });
 app.openAPIRegistry.registerComponent('securitySchemes', 'sdkToken', { type: 'http', scheme: 'bearer', description: 'sdk.token of one operation' });
+registerSdkDocs(app);
 app.openAPIRegistry.registerPath({
   method: 'post', path: '/oauth/token', tags: ['OAuth'], summary: 'Client credentials grant (RFC 6749 §4.4)',
   description: 'HTTP Basic client_id:client_secret (or client_secret_post). Form: grant_type=client_credentials, optional scope. Errors follow RFC 6749 §5.2.',
