@@ -2,20 +2,7 @@
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import { decodeProtectedHeader, decodeJwt } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  addVirtualAuthenticator,
-  claimsOf,
-  confirmField,
-  launchChromium,
-  reportPageErrors,
-  runningContext,
-  screenshot,
-  signUp,
-  skipReason,
-  startOperation,
-  waitForStatus,
-  type VirtualAuthenticator,
-} from './browser';
+import { addVirtualAuthenticator, claimsOf, confirmField, launchChromium, openDemoBank, reportPageErrors, runningContext, screenshot, skipReason, startOperation, waitForStatus, type VirtualAuthenticator } from './browser';
 
 interface StoredDevice {
   deviceId: string;
@@ -64,17 +51,11 @@ describe.skipIf(skipReason !== undefined)('authenticator app (PWA at /app, Chrom
   const pendingListRequests: Request[] = [];
 
   beforeAll(async () => {
-    const { baseUrl } = runningContext();
     browser = await launchChromium();
     context = await browser.newContext({ locale: 'en-US' });
 
     // The bank's page, with its own authenticator: the customer's first device, and a fresh sign-in (PSD2: SCA for a new device).
-    bank = await context.newPage();
-    await bank.setViewportSize({ width: 1280, height: 1000 });
-    reportPageErrors(bank, 'bank');
-    await addVirtualAuthenticator(bank);
-    await bank.goto(`${baseUrl}/`);
-    await signUp(bank, `app-e2e-${Date.now()}`);
+    ({ page: bank } = await openDemoBank(context, { label: 'bank', customer: `app-e2e-${Date.now()}` }));
     const registered = await startOperation(bank, () => bank.getByRole('button', { name: 'Register this browser' }).click());
     await waitForStatus(registered.card, 'COMPLETED');
     const login = await startOperation(bank, () => bank.getByRole('button', { name: 'Sign in with a passkey' }).click());

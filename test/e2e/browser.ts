@@ -1,6 +1,6 @@
 // Chromium for the e2e tests: launch flags, a CDP virtual authenticator per page, screenshots, and demo-page helpers.
 import { join } from 'node:path';
-import { chromium, type Browser, type CDPSession, type Locator, type Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type CDPSession, type Locator, type Page } from 'playwright-core';
 import { inject } from 'vitest';
 import type { E2eContext } from './context';
 
@@ -70,6 +70,24 @@ export async function waitUntil<T>(what: string, read: () => Promise<T>, accept:
 }
 
 // ── the demo bank page ──────────────────────────────────────────────────────────────────────────
+
+/**
+ * The demo bank in a new desktop-sized tab of `context`, with its own virtual authenticator and page
+ * errors reported under `label`, and a new customer `customer` signed up.
+ */
+export async function openDemoBank(
+  context: BrowserContext,
+  options: { label: string; customer: string },
+): Promise<{ page: Page; authenticator: VirtualAuthenticator; userId: string }> {
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1280, height: 1000 });
+  reportPageErrors(page, options.label);
+  const authenticator = await addVirtualAuthenticator(page);
+  await page.goto(`${runningContext().baseUrl}/`);
+  await page.locator('#customer-name').waitFor();
+  const userId = await signUp(page, options.customer);
+  return { page, authenticator, userId };
+}
 
 export async function signUp(page: Page, name: string): Promise<string> {
   await page.getByLabel('Customer name').fill(name);

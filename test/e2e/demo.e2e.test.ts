@@ -2,20 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  addVirtualAuthenticator,
-  claimsOf,
-  confirmField,
-  launchChromium,
-  reportPageErrors,
-  runningContext,
-  screenshot,
-  signUp,
-  skipReason,
-  startOperation,
-  waitForStatus,
-  type VirtualAuthenticator,
-} from './browser';
+import { claimsOf, confirmField, launchChromium, openDemoBank, runningContext, screenshot, skipReason, startOperation, waitForStatus, type VirtualAuthenticator } from './browser';
 
 describe.skipIf(skipReason !== undefined)('demo relying party (Chromium, virtual authenticator)', () => {
   let browser: Browser;
@@ -24,15 +11,9 @@ describe.skipIf(skipReason !== undefined)('demo relying party (Chromium, virtual
   let userId: string;
 
   beforeAll(async () => {
-    const { baseUrl } = runningContext();
     browser = await launchChromium();
-    const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1280, height: 1000 } });
-    page = await context.newPage();
-    reportPageErrors(page, 'demo');
-    authenticator = await addVirtualAuthenticator(page);
-    await page.goto(`${baseUrl}/`);
-    await page.locator('#customer-name').waitFor();
-    userId = await signUp(page, `demo-e2e-${Date.now()}`);
+    const context = await browser.newContext({ locale: 'en-US' });
+    ({ page, authenticator, userId } = await openDemoBank(context, { label: 'demo', customer: `demo-e2e-${Date.now()}` }));
   });
 
   afterAll(async () => {

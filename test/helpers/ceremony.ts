@@ -1,8 +1,11 @@
-// Drives operations end to end through the worker: RP start → SDK start → soft authenticator → SDK finish.
+// Drives operations end to end through the worker: RP start → SDK start → soft authenticator → SDK finish; and reads back what they left.
+import canonicalize from 'canonicalize';
+import { env } from 'cloudflare:test';
+import { expect } from 'vitest';
 import type { Api } from './api';
-import { workerFetch } from './api';
-import { SoftAuthenticator } from './soft-authenticator';
-import type { Knobs } from './soft-authenticator';
+import { setupTenant, workerFetch } from './api';
+import { b64url, concatBytes, fromB64url, sha256, SoftAuthenticator } from './soft-authenticator';
+import type { Knobs, SoftAuthenticatorInit } from './soft-authenticator';
 
 export const ORIGIN = 'http://localhost:8787';
 export const RP_ID = 'localhost';
@@ -12,6 +15,39 @@ export interface StartedOperation {
   status: string;
   sdk: { token: string; url: string };
   [key: string]: unknown;
+}
+
+/** GET /v1/operations/{id} as the relying party sees it; the optional members appear only for some types and states. */
+export interface OperationJson {
+  id: string;
+  type: string;
+  status: string;
+  userId: string;
+  deviceId?: string;
+  createdAt: string;
+  expiresAt: string;
+  completedAt?: string;
+  numberMatch?: string;
+  transaction?: Record<string, unknown>;
+  transactions?: Record<string, unknown>[];
+  total?: { amount: string; currency: string };
+  document?: { title?: string; mimeType: string; sha256: string };
+  result?: { deviceId: string; userVerified: boolean; authMethod: string; token: string };
+  failure?: { code: string };
+}
+
+/** GET /v1/devices/{id}: the members the lockout rules change. */
+export interface DeviceJson {
+  id: string;
+  status: string;
+  lockReason?: string;
+  failedAttempts: number;
+  lastUsedAt?: string;
+}
+
+/** A soft authenticator for the default test tenant's rpId and origin. */
+export async function newAuthenticator(init: Partial<SoftAuthenticatorInit> = {}): Promise<SoftAuthenticator> {
+  return SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN, ...init });
 }
 
 export async function startOperation(api: Api, body: Record<string, unknown>): Promise<StartedOperation> {
@@ -46,7 +82,7 @@ export async function registerPasskey(
   userId: string,
   options: { authenticator?: SoftAuthenticator; authorisedBy?: string; knobs?: Knobs } = {},
 ): Promise<{ authenticator: SoftAuthenticator; deviceId: string; operationId: string }> {
-  const authenticator = options.authenticator ?? (await SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN }));
+  const authenticator = options.authenticator ?? (await newAuthenticator());
   const op = await startOperation(api, { type: 'REGISTRATION', userId, ...(options.authorisedBy ? { authorisedBy: options.authorisedBy } : {}) });
   const { publicKey } = await sdkStart(op);
   const credential = await authenticator.register(publicKey as never, options.knobs);
@@ -69,4 +105,47 @@ export async function approve(
   const credential = await authenticator.assert(start.publicKey as never, options.knobs);
   const finish = await sdkFetch(op, 'finish', { credential, ...(options.numberMatch ? { numberMatch: options.numberMatch } : {}) });
   return { op, finish, start };
+}
+
+/** A fresh tenant (with `policy`, if given) and one user holding one passkey. */
+export async function enrolled(
+  policy?: Record<string, unknown>,
+): Promise<{ api: Api; tenantId: string; userId: string; authenticator: SoftAuthenticator; deviceId: string; registrationId: string }> {
+  const { api, tenant } = await setupTenant(policy ? { policy } : {});
+  const user = await createUser(api);
+  const { authenticator, deviceId, operationId } = await registerPasskey(api, user.id);
+  return { api, tenantId: tenant.id, userId: user.id, authenticator, deviceId, registrationId: operationId };
+}
+
+export async function getOperation(api: Api, id: string): Promise<OperationJson> {
+  const res = await api(`/v1/operations/${id}`);
+  expect(res.status, await res.clone().text()).toBe(200);
+  return res.json<OperationJson>();
+}
+
+export async function getDevice(api: Api, id: string): Promise<DeviceJson> {
+  const res = await api(`/v1/devices/${id}`);
+  expect(res.status).toBe(200);
+  return res.json<DeviceJson>();
+}
+
+export async function failedAttempts(api: Api, deviceId: string): Promise<number> {
+  return (await getDevice(api, deviceId)).failedAttempts;
+}
+
+/** The signature counter D1 holds for a credential. */
+export async function storedCounter(credentialId: string): Promise<number> {
+  const row = await env.DB.prepare('SELECT counter FROM credentials WHERE id = ?1').bind(credentialId).first<{ counter: number }>();
+  if (!row) throw new Error(`no credential ${credentialId}`);
+  return row.counter;
+}
+
+/** SHA-256 of the RFC 8785 canonical JSON of `bound`: the second half of a linked challenge. */
+export async function boundDigest(bound: unknown): Promise<Uint8Array> {
+  return sha256(canonicalize(bound)!);
+}
+
+/** The real challenge's 32 random bytes followed by the digest of something else: what a tampering client makes the device sign. */
+export async function relinked(challenge: string, bound: unknown): Promise<string> {
+  return b64url(concatBytes(fromB64url(challenge).subarray(0, 32), await boundDigest(bound)));
 }

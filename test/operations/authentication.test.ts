@@ -4,56 +4,8 @@ import { CompactSign, exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { Api } from '../helpers/api';
 import { countRows, expectProblem, setupTenant, workerFetch } from '../helpers/api';
-import { approve, createUser, registerPasskey, sdkFetch, sdkStart, startOperation, ORIGIN, RP_ID } from '../helpers/ceremony';
-import { fromB64url, SoftAuthenticator } from '../helpers/soft-authenticator';
-
-interface OperationJson {
-  id: string;
-  type: string;
-  status: string;
-  userId: string;
-  deviceId?: string;
-  createdAt: string;
-  expiresAt: string;
-  completedAt?: string;
-  numberMatch?: string;
-  result?: { deviceId: string; userVerified: boolean; authMethod: string; token: string };
-  failure?: { code: string };
-}
-
-interface DeviceJson {
-  id: string;
-  status: string;
-  lockReason?: string;
-  failedAttempts: number;
-  lastUsedAt?: string;
-}
-
-async function getOperation(api: Api, id: string): Promise<OperationJson> {
-  const res = await api(`/v1/operations/${id}`);
-  expect(res.status).toBe(200);
-  return res.json<OperationJson>();
-}
-
-async function getDevice(api: Api, id: string): Promise<DeviceJson> {
-  const res = await api(`/v1/devices/${id}`);
-  expect(res.status).toBe(200);
-  return res.json<DeviceJson>();
-}
-
-async function storedCounter(credentialId: string): Promise<number> {
-  const row = await env.DB.prepare('SELECT counter FROM credentials WHERE id = ?1').bind(credentialId).first<{ counter: number }>();
-  if (!row) throw new Error(`no credential ${credentialId}`);
-  return row.counter;
-}
-
-/** A tenant with one user holding one passkey. */
-async function enrolled(policy?: Record<string, unknown>): Promise<{ api: Api; tenantId: string; userId: string; authenticator: SoftAuthenticator; deviceId: string }> {
-  const { api, tenant } = await setupTenant(policy ? { policy } : {});
-  const user = await createUser(api);
-  const { authenticator, deviceId } = await registerPasskey(api, user.id);
-  return { api, tenantId: tenant.id, userId: user.id, authenticator, deviceId };
-}
+import { approve, createUser, enrolled, getDevice, getOperation, newAuthenticator, registerPasskey, sdkFetch, sdkStart, startOperation, storedCounter, RP_ID } from '../helpers/ceremony';
+import { fromB64url } from '../helpers/soft-authenticator';
 
 /**
  * Asserts the PSD2 outcome of a refused device answer: 400 VERIFICATION_FAILED, the operation FAILED with
@@ -223,7 +175,7 @@ describe('foreign credentials and counters', () => {
 
   it('WebAuthn §7.2 step 20: another key signing under A\'s credential id → VERIFICATION_FAILED and a failed attempt on A\'s device', async () => {
     const { api, userId, authenticator, deviceId } = await enrolled();
-    const impostor = await SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN });
+    const impostor = await newAuthenticator();
     const { op, finish } = await approve(api, authenticator, { type: 'AUTHENTICATION', userId }, { knobs: { signWith: impostor } });
     await expectRefused(api, finish, { operationId: op.id, deviceId, failedBefore: 0, credentialId: authenticator.credentialId, counterBefore: 0 });
   });
@@ -286,7 +238,7 @@ describe('number matching', () => {
     const { api } = await setupTenant();
     const user = await createUser(api);
     // A passkey with a bound device key, as the authenticator app registers it.
-    const authenticator = await SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN });
+    const authenticator = await newAuthenticator();
     const deviceKey = await generateKeyPair('ES256', { extractable: true });
     const reg = await startOperation(api, { type: 'REGISTRATION', userId: user.id });
     const regStart = await sdkStart(reg);

@@ -1,57 +1,10 @@
 // AUTHORISATION end to end: PSD2 dynamic linking of amount and payee (single and batch), tampering, UV and amount parsing.
-import canonicalize from 'canonicalize';
-import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { Api } from '../helpers/api';
-import { countRows, expectProblem, setupTenant } from '../helpers/api';
-import { approve, createUser, registerPasskey, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
+import { countRows, expectProblem } from '../helpers/api';
+import { approve, boundDigest, enrolled, failedAttempts, getOperation, relinked, sdkFetch, sdkStart, startOperation, storedCounter } from '../helpers/ceremony';
 import type { SoftAuthenticator } from '../helpers/soft-authenticator';
-import { b64url, concatBytes, fromB64url, sha256 } from '../helpers/soft-authenticator';
-
-interface OperationJson {
-  id: string;
-  status: string;
-  transaction?: Record<string, unknown>;
-  transactions?: Record<string, unknown>[];
-  total?: { amount: string; currency: string };
-  result?: { deviceId: string; userVerified: boolean; authMethod: string; token: string };
-  failure?: { code: string };
-}
-
-async function getOperation(api: Api, id: string): Promise<OperationJson> {
-  const res = await api(`/v1/operations/${id}`);
-  expect(res.status).toBe(200);
-  return res.json<OperationJson>();
-}
-
-async function failedAttempts(api: Api, deviceId: string): Promise<number> {
-  const res = await api(`/v1/devices/${deviceId}`);
-  expect(res.status).toBe(200);
-  return (await res.json<{ failedAttempts: number }>()).failedAttempts;
-}
-
-async function storedCounter(credentialId: string): Promise<number> {
-  const row = await env.DB.prepare('SELECT counter FROM credentials WHERE id = ?1').bind(credentialId).first<{ counter: number }>();
-  if (!row) throw new Error(`no credential ${credentialId}`);
-  return row.counter;
-}
-
-/** SHA-256 of the RFC 8785 canonical JSON of `bound`: the second half of a linked challenge. */
-async function boundDigest(bound: unknown): Promise<Uint8Array> {
-  return sha256(canonicalize(bound)!);
-}
-
-/** The real challenge's 32 random bytes followed by the digest of something else: what a tampering client makes the device sign. */
-async function relinked(challenge: string, bound: unknown): Promise<string> {
-  return b64url(concatBytes(fromB64url(challenge).subarray(0, 32), await boundDigest(bound)));
-}
-
-async function enrolled(): Promise<{ api: Api; userId: string; authenticator: SoftAuthenticator; deviceId: string }> {
-  const { api } = await setupTenant();
-  const user = await createUser(api);
-  const { authenticator, deviceId } = await registerPasskey(api, user.id);
-  return { api, userId: user.id, authenticator, deviceId };
-}
+import { fromB64url } from '../helpers/soft-authenticator';
 
 const PAYMENT = { amount: '12.50', currency: 'EUR', payee: { name: 'ACME Ltd', account: 'DE89370400440532013000' }, reference: 'INV-2026-001' };
 const BATCH = [

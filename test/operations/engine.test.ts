@@ -3,29 +3,13 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { describe, expect, it } from 'vitest';
 import type { Api } from '../helpers/api';
 import { countRows, expectProblem, setupTenant, sha256Hex } from '../helpers/api';
-import { createUser, ORIGIN, RP_ID, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
-import type { StartedOperation } from '../helpers/ceremony';
-import { SoftAuthenticator } from '../helpers/soft-authenticator';
+import { createUser, getOperation, newAuthenticator, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
+import type { OperationJson, StartedOperation } from '../helpers/ceremony';
 import type { CreationOptionsJSON, RegistrationResponseJSON } from '../helpers/soft-authenticator';
 import type { OperationDO, OperationSnapshot } from '../../src/durable-objects/operation';
 
-interface OperationJson {
-  id: string;
-  status: string;
-  deviceId?: string;
-  completedAt?: string;
-  result?: { deviceId: string; token: string };
-  failure?: { code: string };
-}
-
 function stubOf(operationId: string): DurableObjectStub<OperationDO> {
   return env.OPERATIONS.get(env.OPERATIONS.idFromName(operationId));
-}
-
-async function operationOf(api: Api, id: string): Promise<OperationJson> {
-  const res = await api(`/v1/operations/${id}`);
-  expect(res.status, await res.clone().text()).toBe(200);
-  return res.json<OperationJson>();
 }
 
 async function historyRow(id: string): Promise<{ status: string; failure_code: string | null; completed_at: string | null } | null> {
@@ -42,7 +26,7 @@ async function pendingRegistration(): Promise<{ tenantId: string; api: Api; user
   const user = await createUser(api);
   const op = await startOperation(api, { type: 'REGISTRATION', userId: user.id });
   const { publicKey } = await sdkStart(op);
-  const authenticator = await SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN });
+  const authenticator = await newAuthenticator();
   const credential = await authenticator.register(publicKey as unknown as CreationOptionsJSON);
   return { tenantId: tenant.id, api, userId: user.id, op, credential };
 }
@@ -60,7 +44,7 @@ describe('OperationDO: the snapshot it keeps', () => {
     expect(JSON.stringify(stored)).not.toContain(op.sdk.token);
     expect(alarm).toBe(Date.parse(op.expiresAt as string));
     // API.md: the token is shown once; status calls do not repeat it.
-    expect(await operationOf(api, op.id)).not.toHaveProperty('sdk');
+    expect(await getOperation(api, op.id)).not.toHaveProperty('sdk');
   });
 });
 
@@ -68,22 +52,22 @@ describe('OperationDO: a final state never changes', () => {
   it('PSD2 RTS art. 4(3)(c): a finished operation finished again → 409 OPERATION_FINAL, still one device', async () => {
     const { api, userId, op, credential } = await pendingRegistration();
     expect((await sdkFetch(op, 'finish', { credential })).status).toBe(200);
-    const first = await operationOf(api, op.id);
+    const first = await getOperation(api, op.id);
     const problem = await expectProblem(await sdkFetch(op, 'finish', { credential }), 409, 'OPERATION_FINAL');
     expect(problem.operationStatus).toBe('COMPLETED');
-    expect(await operationOf(api, op.id)).toEqual(first);
+    expect(await getOperation(api, op.id)).toEqual(first);
     expect(await deviceCount(userId)).toBe(1);
     // Nor can it be fetched, rejected or cancelled any more.
     expect((await expectProblem(await sdkFetch(op, 'start'), 409, 'OPERATION_FINAL')).operationStatus).toBe('COMPLETED');
     await expectProblem(await sdkFetch(op, 'reject'), 409, 'OPERATION_FINAL');
     await expectProblem(await api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: {} }), 409, 'OPERATION_FINAL');
-    expect(await operationOf(api, op.id)).toEqual(first);
+    expect(await getOperation(api, op.id)).toEqual(first);
   });
 
   it('API.md §2: another operation’s sdk token → 404 OPERATION_NOT_FOUND and nothing changes on either', async () => {
     const { api, userId, op: a, credential } = await pendingRegistration();
     const b = await startOperation(api, { type: 'REGISTRATION', userId });
-    const before = { a: await operationOf(api, a.id), b: await operationOf(api, b.id) };
+    const before = { a: await getOperation(api, a.id), b: await getOperation(api, b.id) };
     expect(before.a.status).toBe('IN_PROGRESS');
     expect(before.b.status).toBe('PENDING');
 
@@ -91,8 +75,8 @@ describe('OperationDO: a final state never changes', () => {
     await expectProblem(await sdkFetch(crossed, 'finish', { credential }), 404, 'OPERATION_NOT_FOUND');
     await expectProblem(await sdkFetch(crossed, 'start'), 404, 'OPERATION_NOT_FOUND');
     await expectProblem(await sdkFetch(crossed, 'reject'), 404, 'OPERATION_NOT_FOUND');
-    expect(await operationOf(api, a.id)).toEqual(before.a);
-    expect(await operationOf(api, b.id)).toEqual(before.b);
+    expect(await getOperation(api, a.id)).toEqual(before.a);
+    expect(await getOperation(api, b.id)).toEqual(before.b);
     expect(await historyRow(a.id)).toMatchObject({ status: 'PENDING' });
     expect(await historyRow(b.id)).toMatchObject({ status: 'PENDING' });
     expect(await deviceCount(userId)).toBe(0);
@@ -113,7 +97,7 @@ describe('OperationDO: expiry', () => {
     const { tenantId, api, userId, op, credential } = await pendingRegistration();
     expect(await runDurableObjectAlarm(stubOf(op.id))).toBe(true);
 
-    const status = await operationOf(api, op.id);
+    const status = await getOperation(api, op.id);
     expect(status.status).toBe('EXPIRED');
     expect(status.failure).toEqual({ code: 'EXPIRED' });
     expect(status).not.toHaveProperty('result');
@@ -130,11 +114,11 @@ describe('OperationDO: expiry', () => {
   it('DESIGN: a final operation is kept a day, then the object forgets it and status falls back to the history row', async () => {
     const { api, op, credential } = await pendingRegistration();
     expect((await sdkFetch(op, 'finish', { credential })).status).toBe(200);
-    const done = await operationOf(api, op.id);
+    const done = await getOperation(api, op.id);
     const stub = stubOf(op.id);
     // The retention alarm runs early: the operation is kept (it has not been a day yet).
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await operationOf(api, op.id)).toEqual(done);
+    expect(await getOperation(api, op.id)).toEqual(done);
 
     // Age the stored operation by two days, drop the in-memory copy, and let the next alarm run.
     await runInDurableObject(stub, async (_instance, state) => {
@@ -147,7 +131,7 @@ describe('OperationDO: expiry', () => {
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await runInDurableObject(stub, async (_instance, state) => (await state.storage.list()).size)).toBe(0);
 
-    const fromHistory = await operationOf(api, op.id);
+    const fromHistory = await getOperation(api, op.id);
     expect(fromHistory).toMatchObject({ id: op.id, status: 'COMPLETED', deviceId: done.deviceId, completedAt: done.completedAt });
     expect(fromHistory).not.toHaveProperty('result');
   });
@@ -165,14 +149,14 @@ describe('OperationDO: cancel and reject', () => {
     expect((await expectProblem(await sdkFetch(op, 'finish', { credential }), 409, 'OPERATION_FINAL')).operationStatus).toBe('CANCELLED');
     expect((await expectProblem(await api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: {} }), 409, 'OPERATION_FINAL')).operationStatus).toBe('CANCELLED');
     expect(await historyRow(op.id)).toMatchObject({ status: 'CANCELLED' });
-    expect((await operationOf(api, op.id)).status).toBe('CANCELLED');
+    expect((await getOperation(api, op.id)).status).toBe('CANCELLED');
     expect(await deviceCount(userId)).toBe(0);
   });
 
   it('API.md: cancel takes no body fields; an unknown field → 400 and the operation stays live', async () => {
     const { api, op } = await pendingRegistration();
     await expectProblem(await api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: { reason: 'x' } }), 400, 'VALIDATION_FAILED');
-    expect((await operationOf(api, op.id)).status).toBe('IN_PROGRESS');
+    expect((await getOperation(api, op.id)).status).toBe('IN_PROGRESS');
   });
 
   it('API.md §1: another tenant cannot see or cancel the operation (404 OPERATION_NOT_FOUND)', async () => {
@@ -180,7 +164,7 @@ describe('OperationDO: cancel and reject', () => {
     const other = await setupTenant();
     await expectProblem(await other.api(`/v1/operations/${op.id}`), 404, 'OPERATION_NOT_FOUND');
     await expectProblem(await other.api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: {} }), 404, 'OPERATION_NOT_FOUND');
-    expect((await operationOf(api, op.id)).status).toBe('IN_PROGRESS');
+    expect((await getOperation(api, op.id)).status).toBe('IN_PROGRESS');
   });
 
   it('API.md §2: the user declines → REJECTED; a later finish → 409 OPERATION_FINAL, no device', async () => {
@@ -190,7 +174,7 @@ describe('OperationDO: cancel and reject', () => {
     expect(await res.json()).toEqual({ status: 'REJECTED' });
     expect((await expectProblem(await sdkFetch(op, 'finish', { credential }), 409, 'OPERATION_FINAL')).operationStatus).toBe('REJECTED');
     expect(await historyRow(op.id)).toMatchObject({ status: 'REJECTED' });
-    expect((await operationOf(api, op.id)).status).toBe('REJECTED');
+    expect((await getOperation(api, op.id)).status).toBe('REJECTED');
     expect(await deviceCount(userId)).toBe(0);
   });
 });
@@ -204,7 +188,7 @@ describe('OperationDO: races', () => {
     const loser = responses.find((r) => r.status === 409)!;
     const problem = await expectProblem(loser, 409, (await loser.clone().json<{ code: string }>()).code);
     expect(['OPERATION_CONFLICT', 'OPERATION_FINAL']).toContain(problem.code);
-    expect((await operationOf(api, op.id)).status).toBe('COMPLETED');
+    expect((await getOperation(api, op.id)).status).toBe('COMPLETED');
     expect(await deviceCount(userId)).toBe(1);
     expect(await countRows('credentials', 'tenant_id = ?1', tenantId)).toBe(1);
     expect(await countRows('audit_events', "tenant_id = ?1 AND action = 'device.registered'", tenantId)).toBe(1);

@@ -1,26 +1,11 @@
 // Lockout (PSD2 RTS art. 4(3)(b)): consecutive failures lock a device, unlock and success reset the count, failures all look alike, blocked users and devices complete nothing.
-import canonicalize from 'canonicalize';
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { Api, Problem } from '../helpers/api';
-import { adminFetch, countRows, expectProblem, setupTenant } from '../helpers/api';
-import { approve, createUser, registerPasskey, sdkFetch, sdkStart, startOperation, ORIGIN, RP_ID } from '../helpers/ceremony';
-import type { Knobs } from '../helpers/soft-authenticator';
-import { b64url, concatBytes, fromB64url, sha256, SoftAuthenticator } from '../helpers/soft-authenticator';
-
-interface DeviceJson {
-  id: string;
-  status: string;
-  lockReason?: string;
-  failedAttempts: number;
-}
-
-interface OperationJson {
-  id: string;
-  status: string;
-  result?: unknown;
-  failure?: { code: string };
-}
+import { adminFetch, countRows, expectProblem } from '../helpers/api';
+import { approve, createUser, enrolled, getDevice, getOperation, newAuthenticator, registerPasskey, relinked, sdkFetch, sdkStart, startOperation, storedCounter, ORIGIN } from '../helpers/ceremony';
+import type { DeviceJson } from '../helpers/ceremony';
+import type { Knobs, SoftAuthenticator } from '../helpers/soft-authenticator';
 
 interface AuditEventJson {
   action: string;
@@ -29,35 +14,10 @@ interface AuditEventJson {
   data: Record<string, unknown>;
 }
 
-async function getDevice(api: Api, id: string): Promise<DeviceJson> {
-  const res = await api(`/v1/devices/${id}`);
-  expect(res.status).toBe(200);
-  return res.json<DeviceJson>();
-}
-
-async function getOperation(api: Api, id: string): Promise<OperationJson> {
-  const res = await api(`/v1/operations/${id}`);
-  expect(res.status).toBe(200);
-  return res.json<OperationJson>();
-}
-
-async function storedCounter(credentialId: string): Promise<number> {
-  const row = await env.DB.prepare('SELECT counter FROM credentials WHERE id = ?1').bind(credentialId).first<{ counter: number }>();
-  if (!row) throw new Error(`no credential ${credentialId}`);
-  return row.counter;
-}
-
 async function auditOf(api: Api, userId: string): Promise<AuditEventJson[]> {
   const res = await api(`/v1/audit-events?userId=${userId}&limit=100`);
   expect(res.status).toBe(200);
   return (await res.json<{ items: AuditEventJson[] }>()).items;
-}
-
-async function enrolled(policy?: Record<string, unknown>): Promise<{ api: Api; userId: string; authenticator: SoftAuthenticator; deviceId: string }> {
-  const { api } = await setupTenant(policy ? { policy } : {});
-  const user = await createUser(api);
-  const { authenticator, deviceId } = await registerPasskey(api, user.id);
-  return { api, userId: user.id, authenticator, deviceId };
 }
 
 /** One failed AUTHENTICATION (UV=0 unless other knobs are given); returns the refusal's problem body. */
@@ -80,7 +40,7 @@ describe('PSD2 RTS art. 4(3)(b): lock after maxFailedAttempts consecutive failur
     const inflight = await startOperation(api, { type: 'AUTHENTICATION', userId, deviceId });
     const inflightStart = await sdkStart(inflight);
 
-    const impostor = await SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN });
+    const impostor = await newAuthenticator();
     const causes: Knobs[] = [{ uv: false }, { origin: 'https://evil.example' }, { signWith: impostor }, { counter: 0 }, { rpId: 'evil.example' }];
     for (const [i, knobs] of causes.entries()) {
       await failOnce(api, authenticator, userId, knobs);
@@ -181,7 +141,7 @@ describe('PSD2: a failed verification says no more than VERIFICATION_FAILED', ()
     const { api, userId, authenticator, deviceId } = await enrolled();
     const otherUser = await createUser(api);
     const stranger = await registerPasskey(api, otherUser.id);
-    const impostor = await SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN });
+    const impostor = await newAuthenticator();
     const payment = { amount: '10.00', currency: 'EUR', payee: { name: 'Shop' } };
     await succeedOnce(api, authenticator, userId); // stored counter 1, so that counter 0 is a regression
 
@@ -203,7 +163,7 @@ describe('PSD2: a failed verification says no more than VERIFICATION_FAILED', ()
       const op = await startOperation(api, { type: 'AUTHORISATION', userId, transaction: payment });
       const { publicKey } = await sdkStart(op);
       const challenge = (publicKey as { challenge: string }).challenge;
-      const tampered = b64url(concatBytes(fromB64url(challenge).subarray(0, 32), await sha256(canonicalize({ ...payment, amount: '10.01' })!)));
+      const tampered = await relinked(challenge, { ...payment, amount: '10.01' });
       await record('amount tampered', await sdkFetch(op, 'finish', { credential: await authenticator.assert(publicKey as never, { challenge: tampered }) }));
     }
     {

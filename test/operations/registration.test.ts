@@ -4,21 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { CompactSign, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { Api, Problem } from '../helpers/api';
 import { BASE_URL, countRows, expectProblem, setupTenant, workerFetch } from '../helpers/api';
-import { approve, createUser, ORIGIN, RP_ID, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
+import { approve, createUser, getOperation, newAuthenticator, RP_ID, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
 import type { StartedOperation } from '../helpers/ceremony';
 import { b64url, SoftAuthenticator } from '../helpers/soft-authenticator';
 import type { CreationOptionsJSON, Knobs, SoftAuthenticatorInit } from '../helpers/soft-authenticator';
-
-interface OperationJson {
-  id: string;
-  type: string;
-  status: string;
-  userId: string;
-  deviceId?: string;
-  completedAt?: string;
-  result?: { deviceId: string; userVerified: boolean; authMethod: string; token: string };
-  failure?: { code: string };
-}
 
 interface DeviceRowJson {
   id: string;
@@ -48,16 +37,6 @@ interface CredentialRowJson {
 
 /** The problem members every refusal carries; a failed verification must add nothing (no reason leaks). */
 const PROBLEM_MEMBERS = ['code', 'detail', 'status', 'title', 'traceId', 'type'];
-
-async function newAuthenticator(init: Partial<SoftAuthenticatorInit> = {}): Promise<SoftAuthenticator> {
-  return SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN, ...init });
-}
-
-async function operationOf(api: Api, id: string): Promise<OperationJson> {
-  const res = await api(`/v1/operations/${id}`);
-  expect(res.status, await res.clone().text()).toBe(200);
-  return res.json<OperationJson>();
-}
 
 async function deviceRows(userId: string): Promise<DeviceRowJson[]> {
   return (await env.DB.prepare('SELECT * FROM devices WHERE user_id = ?1 ORDER BY id').bind(userId).all<DeviceRowJson>()).results;
@@ -91,7 +70,7 @@ async function expectVerificationFailed(api: Api, res: Response, op: { id: strin
   const problem = await expectProblem(res, 400, 'VERIFICATION_FAILED');
   // PSD2: a failed verification says no more than VERIFICATION_FAILED.
   expect(Object.keys(problem).sort()).toEqual(PROBLEM_MEMBERS);
-  const status = await operationOf(api, op.id);
+  const status = await getOperation(api, op.id);
   expect(status.status).toBe('FAILED');
   expect(status.failure).toEqual({ code: 'VERIFICATION_FAILED' });
   expect(status).not.toHaveProperty('result');
@@ -127,7 +106,7 @@ describe('REGISTRATION: the full ceremony', () => {
     expect(publicKey.pubKeyCredParams.map((p) => p.alg)).toContain(-7);
     expect((publicKey as unknown as { authenticatorSelection: { userVerification: string } }).authenticatorSelection.userVerification).toBe('required');
     expect(publicKey.excludeCredentials ?? []).toEqual([]);
-    expect((await operationOf(api, op.id)).status).toBe('IN_PROGRESS');
+    expect((await getOperation(api, op.id)).status).toBe('IN_PROGRESS');
 
     const credential = await authenticator.register(publicKey, { counter: 7 });
     const finish = await sdkFetch(op, 'finish', { credential });
@@ -135,7 +114,7 @@ describe('REGISTRATION: the full ceremony', () => {
     const finished = await finish.json<{ status: string; deviceId?: string }>();
     expect(finished.status).toBe('COMPLETED');
 
-    const done = await operationOf(api, op.id);
+    const done = await getOperation(api, op.id);
     expect(done.status).toBe('COMPLETED');
     expect(done.result).toMatchObject({ userVerified: true, authMethod: 'passkey' });
     const deviceId = done.result!.deviceId;
@@ -245,7 +224,7 @@ describe('REGISTRATION: each verification check broken on its own → 400 VERIFI
     // Caught by the route before the DO: the operation stays usable.
     await expectProblem(await sdkFetch(op, 'finish', { credential: 'nope' }), 400, 'VALIDATION_FAILED');
     await expectProblem(await sdkFetch(op, 'finish', { credential: {}, extra: 1 }), 400, 'VALIDATION_FAILED');
-    expect((await operationOf(api, op.id)).status).toBe('IN_PROGRESS');
+    expect((await getOperation(api, op.id)).status).toBe('IN_PROGRESS');
     // A structurally empty credential reaches verification and fails it.
     await expectVerificationFailed(api, await sdkFetch(op, 'finish', { credential: { id: 'x', rawId: 'x', response: {}, type: 'public-key' } }), op, user.id);
   });
@@ -343,7 +322,7 @@ describe('REGISTRATION: one credential, one device', () => {
     const credential = await authenticator.register(second.publicKey, { skipClientChecks: true });
     const problem = await expectProblem(await sdkFetch(second.op, 'finish', { credential }), 400, 'VERIFICATION_FAILED');
     expect(Object.keys(problem).sort()).toEqual(PROBLEM_MEMBERS);
-    expect((await operationOf(api, second.op.id)).status).toBe('FAILED');
+    expect((await getOperation(api, second.op.id)).status).toBe('FAILED');
     expect(await deviceRows(user.id)).toEqual(firstDevices);
     expect(await countRows('credentials', 'tenant_id = ?1', tenant.id)).toBe(1);
     const failed = (await auditActions(tenant.id, second.op.id)).find((a) => a.action === 'operation.failed');
@@ -489,7 +468,7 @@ describe('REGISTRATION: a user blocked mid-ceremony completes nothing', () => {
 
       const problem = await expectProblem(await sdkFetch(op, 'finish', { credential }), 409, 'OPERATION_FINAL');
       expect(problem.operationStatus).toBe('CANCELLED');
-      const status = await operationOf(api, op.id);
+      const status = await getOperation(api, op.id);
       expect(status.status).toBe('CANCELLED');
       expect(status).not.toHaveProperty('result');
       expect(await historyRow(op.id)).toMatchObject({ status: 'CANCELLED' });
@@ -530,6 +509,6 @@ describe('REGISTRATION: rpScope (tenant or the service’s own origin)', () => {
     const user = await createUser(api);
     const op = await startOperation(api, { type: 'REGISTRATION', userId: user.id });
     await expectProblem(await sdkFetch(op, 'start', { rpScope: 'elsewhere' }), 400, 'VALIDATION_FAILED');
-    expect((await operationOf(api, op.id)).status).toBe('PENDING');
+    expect((await getOperation(api, op.id)).status).toBe('PENDING');
   });
 });

@@ -3,10 +3,9 @@ import canonicalize from 'canonicalize';
 import { createLocalJWKSet, decodeJwt, exportJWK, generateKeyPair, jwtVerify } from 'jose';
 import type { JSONWebKeySet, JWK, JWTPayload } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { expectProblem, setupTenant, workerFetch } from '../helpers/api';
+import { expectProblem, workerFetch } from '../helpers/api';
 import type { Api } from '../helpers/api';
-import { approve, createUser, registerPasskey, sdkFetch, sdkStart, startOperation, ORIGIN, RP_ID } from '../helpers/ceremony';
-import type { SoftAuthenticator } from '../helpers/soft-authenticator';
+import { approve, enrolled, sdkFetch, sdkStart, startOperation, ORIGIN, RP_ID } from '../helpers/ceremony';
 import { publicJwks, signResultToken } from '../../src/domain/result-token';
 
 // ---------------------------------------------------------------------------------------------
@@ -143,13 +142,6 @@ async function completed(api: Api, id: string): Promise<{ status: string; docume
   const op = await res.json<{ status: string; result: { token: string; deviceId: string } }>();
   expect(op.status).toBe('COMPLETED');
   return op;
-}
-
-async function enrolled(): Promise<{ api: Api; tenantId: string; userId: string; authenticator: SoftAuthenticator; deviceId: string; registrationId: string }> {
-  const { api, tenant } = await setupTenant();
-  const user = await createUser(api);
-  const { authenticator, deviceId, operationId } = await registerPasskey(api, user.id);
-  return { api, tenantId: tenant.id, userId: user.id, authenticator, deviceId, registrationId: operationId };
 }
 
 function tamperPayload(token: string, change: (payload: Record<string, unknown>) => void): string {

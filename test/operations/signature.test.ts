@@ -1,48 +1,11 @@
 // SIGNATURE end to end: the document digest echoed, the content shown to the device, dynamic linking of the document, tampering and UV.
-import canonicalize from 'canonicalize';
-import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import type { Api } from '../helpers/api';
 import { countRows, expectProblem, setupTenant } from '../helpers/api';
-import { approve, createUser, registerPasskey, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
-import type { SoftAuthenticator } from '../helpers/soft-authenticator';
-import { b64url, concatBytes, fromB64url, sha256 } from '../helpers/soft-authenticator';
-
-interface OperationJson {
-  id: string;
-  status: string;
-  document?: { title?: string; mimeType: string; sha256: string };
-  result?: { deviceId: string; userVerified: boolean; authMethod: string; token: string };
-  failure?: { code: string };
-}
-
-async function getOperation(api: Api, id: string): Promise<OperationJson> {
-  const res = await api(`/v1/operations/${id}`);
-  expect(res.status).toBe(200);
-  return res.json<OperationJson>();
-}
-
-async function failedAttempts(api: Api, deviceId: string): Promise<number> {
-  const res = await api(`/v1/devices/${deviceId}`);
-  expect(res.status).toBe(200);
-  return (await res.json<{ failedAttempts: number }>()).failedAttempts;
-}
-
-async function storedCounter(credentialId: string): Promise<number> {
-  const row = await env.DB.prepare('SELECT counter FROM credentials WHERE id = ?1').bind(credentialId).first<{ counter: number }>();
-  if (!row) throw new Error(`no credential ${credentialId}`);
-  return row.counter;
-}
+import { approve, boundDigest, createUser, enrolled, failedAttempts, getOperation, relinked, sdkFetch, sdkStart, startOperation, storedCounter } from '../helpers/ceremony';
+import { fromB64url, sha256 } from '../helpers/soft-authenticator';
 
 function hex(bytes: Uint8Array): string {
   return [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-async function enrolled(): Promise<{ api: Api; userId: string; authenticator: SoftAuthenticator; deviceId: string }> {
-  const { api } = await setupTenant();
-  const user = await createUser(api);
-  const { authenticator, deviceId } = await registerPasskey(api, user.id);
-  return { api, userId: user.id, authenticator, deviceId };
 }
 
 // Non-ASCII on purpose: the digest is over UTF-8 bytes, not UTF-16 code units.
@@ -69,7 +32,7 @@ describe('SIGNATURE end to end', () => {
     const bytes = fromB64url(challenge);
     expect(bytes).toHaveLength(64);
     // PSD2 RTS art. 5(1)(b) by analogy: challenge = random(32) ‖ SHA-256(JCS(the echoed document)).
-    expect(bytes.subarray(32)).toEqual(await sha256(canonicalize(echoed)!));
+    expect(bytes.subarray(32)).toEqual(await boundDigest(echoed));
 
     const finish = await sdkFetch(op, 'finish', { credential: await authenticator.assert(start.publicKey as never) });
     expect(finish.status, await finish.clone().text()).toBe(200);
@@ -86,7 +49,7 @@ describe('SIGNATURE end to end', () => {
     const echoed = { mimeType: 'application/json', sha256: hex(await sha256(content)) };
     expect(op.document).toEqual(echoed);
     const start = await sdkStart(op);
-    expect(fromB64url((start.publicKey as { challenge: string }).challenge).subarray(32)).toEqual(await sha256(canonicalize(echoed)!));
+    expect(fromB64url((start.publicKey as { challenge: string }).challenge).subarray(32)).toEqual(await boundDigest(echoed));
     const finish = await sdkFetch(op, 'finish', { credential: await authenticator.assert(start.publicKey as never) });
     expect(finish.status, await finish.clone().text()).toBe(200);
   });
@@ -118,7 +81,7 @@ describe('dynamic linking of the document (PSD2 RTS art. 5(1)(d))', () => {
       const start = await sdkStart(op);
       const publicKey = start.publicKey as { challenge: string };
       const bound = await tamper.document(op.document as { title?: string; mimeType: string; sha256: string });
-      const challenge = b64url(concatBytes(fromB64url(publicKey.challenge).subarray(0, 32), await sha256(canonicalize(bound)!)));
+      const challenge = await relinked(publicKey.challenge, bound);
       const credential = await authenticator.assert(publicKey as never, { challenge });
       await expectProblem(await sdkFetch(op, 'finish', { credential }), 400, 'VERIFICATION_FAILED');
       const failed = await getOperation(api, op.id);

@@ -1,7 +1,6 @@
 // createCustos against a fake server, with @simplewebauthn/browser stubbed as the browser boundary.
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { compactVerify, importJWK } from 'jose';
-import * as webauthn from '@simplewebauthn/browser';
 import { createCustos, CustosError, type CustosErrorCode } from '../src/index.js';
 import { fakeServer, problem, type Route } from './helpers/fake-server.js';
 import {
@@ -16,17 +15,10 @@ import {
   registrationStart,
   signatureStart,
 } from './helpers/fixtures.js';
+import { browserSupportsWebAuthn, startAuthentication, startRegistration } from './helpers/webauthn-stub.js';
 
-// navigator.credentials does not exist in Node; real ceremonies run in the e2e browser tests.
-vi.mock('@simplewebauthn/browser', () => ({
-  browserSupportsWebAuthn: vi.fn(() => true),
-  startRegistration: vi.fn(),
-  startAuthentication: vi.fn(),
-}));
+vi.mock('@simplewebauthn/browser', () => import('./helpers/webauthn-stub.js'));
 
-const browserSupportsWebAuthn = vi.mocked(webauthn.browserSupportsWebAuthn);
-const startRegistration = vi.mocked(webauthn.startRegistration);
-const startAuthentication = vi.mocked(webauthn.startAuthentication);
 const { WebAuthnError } = await vi.importActual<typeof import('@simplewebauthn/browser')>('@simplewebauthn/browser');
 
 const BASE = 'https://custos.test';

@@ -1,19 +1,12 @@
 // Device proofs, device-authorised calls, pending() and rpScope against a fake server (API.md §2).
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { compactVerify, decodeProtectedHeader } from 'jose';
-import * as webauthn from '@simplewebauthn/browser';
 import { createCustos, createDeviceProof, CustosError, type DeviceCredential } from '../src/index.js';
 import { fakeServer, problem, type RecordedRequest, type Route } from './helpers/fake-server.js';
 import { authenticationCredential, authenticationStart, authorisationStart, registrationCredential, registrationStart } from './helpers/fixtures.js';
+import { startAuthentication, startRegistration } from './helpers/webauthn-stub.js';
 
-vi.mock('@simplewebauthn/browser', () => ({
-  browserSupportsWebAuthn: vi.fn(() => true),
-  startRegistration: vi.fn(),
-  startAuthentication: vi.fn(),
-}));
-
-const startRegistration = vi.mocked(webauthn.startRegistration);
-const startAuthentication = vi.mocked(webauthn.startAuthentication);
+vi.mock('@simplewebauthn/browser', () => import('./helpers/webauthn-stub.js'));
 
 const BASE = 'https://custos.test';
 const DEVICE_ID = 'dev_0123456789abcdefghijklmnop';
