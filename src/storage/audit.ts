@@ -61,7 +61,7 @@ async function readHead(db: D1Database, tenantId: string): Promise<Head> {
   return auditHeadFrom(await auditHeadStatement(db, tenantId).all());
 }
 
-async function auditStatements(db: D1Database, tenantId: string, head: Head, entries: AuditEntry[], at: string): Promise<D1PreparedStatement[]> {
+async function auditStatements(db: D1Database, tenantId: string, head: Head, entries: AuditEntry[], at: string): Promise<{ statements: D1PreparedStatement[]; head: Head }> {
   const statements: D1PreparedStatement[] = [];
   let { seq, hash } = head;
   for (const entry of entries) {
@@ -79,27 +79,84 @@ async function auditStatements(db: D1Database, tenantId: string, head: Head, ent
       data: entry.data ?? {},
     };
     const next = await chainHash(hash, record);
+    // The link is checked in SQL: prev_hash comes out NULL (and the batch fails) unless row seq-1 holds exactly that
+    // hash, so a head that is stale (another writer, or an isolate's remembered one) can never leave a gap in the chain.
+    const prevHash = seq === 1 ? '?11' : '(SELECT hash FROM audit_events WHERE tenant_id = ?1 AND seq = ?2 - 1 AND hash = ?11)';
     statements.push(
       db
         .prepare(
           `INSERT INTO audit_events (tenant_id, seq, id, at, actor, action, target_type, target_id, user_id, data, prev_hash, hash)
-           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
+           VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ${prevHash}, ?12)`,
         )
         .bind(tenantId, seq, record.id, at, record.actor, record.action, record.targetType, record.targetId, record.userId, JSON.stringify(record.data), hash, next),
     );
     hash = next;
   }
-  return statements;
+  return { statements, head: { seq, hash } };
 }
 
+/** Enough for dozens of concurrent writers per tenant (in other isolates: this one's queue up); each retry re-reads the head. */
+const MAX_AUDIT_ATTEMPTS = 30;
+
 function isAuditRace(error: unknown): boolean {
-  return error instanceof Error && /UNIQUE constraint failed: audit_events/.test(error.message);
+  return error instanceof Error && /UNIQUE constraint failed: audit_events|NOT NULL constraint failed: audit_events\.prev_hash/.test(error.message);
 }
+
+/** Per tenant, the head this isolate appended last: the first guess for the next append, checked by the link in SQL. */
+const lastHeads = new Map<string, Head>();
+const MAX_REMEMBERED_HEADS = 10_000;
+
+function newerHead(a: Head | undefined, b: Head | undefined): Head | undefined {
+  if (!a || !b) return a ?? b;
+  return a.seq >= b.seq ? a : b;
+}
+
+function rememberHead(tenantId: string, head: Head): void {
+  if (lastHeads.size >= MAX_REMEMBERED_HEADS && !lastHeads.has(tenantId)) lastHeads.clear();
+  lastHeads.set(tenantId, head);
+}
+
+type Outcome = { results: D1Result[] } | { error: unknown };
+
+interface Append {
+  statements: D1PreparedStatement[];
+  entries: AuditEntry[];
+  at: string;
+  head?: AuditHead;
+  outcome?: Outcome;
+  /** In a batch a leader took: only that leader can settle it. */
+  taken?: boolean;
+}
+
+interface TenantQueue {
+  db: D1Database;
+  pending: Append[];
+  /** Settles when the batch in flight is done: created and settled in the leader's own request. */
+  inFlight: Promise<void> | null;
+}
+
+/**
+ * A tenant's chain is one sequence, so its appends are serial. Within an isolate they queue per tenant:
+ * one caller (the leader) commits a batch while the others wait for it, then the first of them to run
+ * leads the next batch, which carries every append queued meanwhile, each with its own statements and
+ * chained entries. Under load that is one D1 round trip for many appends instead of a race (and
+ * retries) for every sequence number. Writers in other isolates can still race; the retry on a fresh
+ * head settles that. Waiters await only the leader's own promise, which the leader settles in its own
+ * request: under workerd, settling from one request a promise another request created hung both.
+ */
+const queues = new Map<string, TenantQueue>();
+const MAX_GROUP = 16;
+/**
+ * A leader whose request was cancelled mid-batch never finishes; after this long a waiter takes the
+ * lead, and the callers that were in the lost batch fail, since whether it committed is unknown.
+ */
+const LEAD_WAIT_MS = 10_000;
 
 /**
  * Runs `statements` and appends `entries` to the tenant's audit chain in one atomic batch. Two
  * writers racing for the same sequence number make one batch fail whole; it is then retried on
- * the new head, so the chain never forks and no change lands without its audit entry.
+ * the new head, so the chain never forks and no change lands without its audit entry. Callers
+ * batched together succeed or fail on their own: if any one's statements fail, each is retried alone.
  */
 export async function commitWithAudit(
   db: D1Database,
@@ -109,14 +166,82 @@ export async function commitWithAudit(
   at: string = new Date().toISOString(),
   options: { head?: AuditHead } = {},
 ): Promise<D1Result[]> {
+  const append: Append = { statements, entries, at, head: options.head };
+  let queue = queues.get(tenantId);
+  if (!queue) queues.set(tenantId, (queue = { db, pending: [], inFlight: null }));
+  queue.pending.push(append);
+  while (!append.outcome) {
+    const inFlight = queue.inFlight;
+    if (!inFlight) {
+      await lead(tenantId, queue);
+      continue;
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    // A timer of our own, too: the lead passes to us if the leader never finishes.
+    const timedOut = await Promise.race([inFlight.then(() => false), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), LEAD_WAIT_MS)))]);
+    if (timer !== undefined) clearTimeout(timer);
+    if (timedOut && queue.inFlight === inFlight) {
+      queue.inFlight = null;
+      if (append.taken) append.outcome ??= { error: new Error('audit batch interrupted; its outcome is unknown') };
+    }
+  }
+  if ('error' in append.outcome) throw append.outcome.error;
+  return append.outcome.results;
+}
+
+async function lead(tenantId: string, queue: TenantQueue): Promise<void> {
+  let finished = (): void => {};
+  const inFlight = new Promise<void>((resolve) => (finished = resolve));
+  queue.inFlight = inFlight;
+  const group = queue.pending.splice(0, MAX_GROUP);
+  for (const append of group) append.taken = true;
+  try {
+    if (group.length > 0) await commitGroup(queue.db, tenantId, group);
+  } catch (error) {
+    // Reading the head failed, say: every caller of the batch gets the error, none is left waiting.
+    for (const append of group) append.outcome ??= { error };
+  } finally {
+    if (queue.inFlight === inFlight) queue.inFlight = null;
+    if (queue.pending.length === 0 && queue.inFlight === null && queues.get(tenantId) === queue) queues.delete(tenantId);
+    finished();
+  }
+}
+
+async function commitGroup(db: D1Database, tenantId: string, group: Append[]): Promise<void> {
   for (let attempt = 0; ; attempt++) {
-    // A head the caller already read saves one round trip; a stale one just costs a retry.
-    const head = attempt === 0 && options.head ? options.head : await readHead(db, tenantId);
-    const audit = await auditStatements(db, tenantId, head, entries, at);
+    // First try the newest head known without a round trip (this isolate's last append, or one a caller
+    // read in a batch it made anyway); a stale one just costs a retry on a fresh read.
+    const known = attempt === 0 ? group.reduce((h, a) => newerHead(h, a.head), lastHeads.get(tenantId)) : undefined;
+    let head = known ?? (await readHead(db, tenantId));
+    const parts: { append: Append; statements: D1PreparedStatement[] }[] = [];
+    for (const append of group) {
+      const audit = await auditStatements(db, tenantId, head, append.entries, append.at);
+      parts.push({ append, statements: [...append.statements, ...audit.statements] });
+      head = audit.head;
+    }
     try {
-      return await db.batch([...statements, ...audit]);
+      const results = await db.batch(parts.flatMap((p) => p.statements));
+      rememberHead(tenantId, head);
+      let offset = 0;
+      for (const part of parts) {
+        part.append.outcome = { results: results.slice(offset, offset + part.statements.length) };
+        offset += part.statements.length;
+      }
+      return;
     } catch (error) {
-      if (!isAuditRace(error) || attempt >= 8) throw error;
+      if (isAuditRace(error)) lastHeads.delete(tenantId);
+      if (isAuditRace(error) && attempt < MAX_AUDIT_ATTEMPTS) {
+        // Writers in other isolates collide on the next sequence number: back off a random, growing moment.
+        await new Promise((resolve) => setTimeout(resolve, Math.random() * 2 ** Math.min(attempt, 6)));
+        continue;
+      }
+      if (group.length === 1) {
+        group[0]!.outcome = { error };
+        return;
+      }
+      // One caller's statements failed (a guard, a constraint): the others must not fail with it.
+      for (const append of group) await commitGroup(db, tenantId, [append]);
+      return;
     }
   }
 }

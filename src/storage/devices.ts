@@ -100,8 +100,9 @@ interface CredentialRow {
 export function userCredentialsStatement(db: D1Database, tenantId: string, userId: string): D1PreparedStatement {
   return db
     .prepare(
+      // The conditions on d steer SQLite to the devices_user index; on c alone it walks every credential of the tenant.
       `SELECT c.id, c.device_id, c.public_key, c.counter, d.backup_eligible, d.transports, d.rp_id FROM credentials c
-       JOIN devices d ON d.id = c.device_id WHERE c.tenant_id = ?1 AND c.user_id = ?2`,
+       JOIN devices d ON d.id = c.device_id WHERE c.tenant_id = ?1 AND c.user_id = ?2 AND d.tenant_id = ?1 AND d.user_id = ?2`,
     )
     .bind(tenantId, userId);
 }

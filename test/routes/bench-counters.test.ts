@@ -5,6 +5,7 @@ import { app } from '../../src/app';
 import { instrumentBindings, readCounters, resetCounters } from '../../src/bench-counters';
 import { newId } from '../../src/domain/ids';
 import { ADMIN_TOKEN, adminFetch, countRows, createTenant, expectProblem, setupTenant, workerFetch } from '../helpers/api';
+import { createUser, registerPasskey } from '../helpers/ceremony';
 
 const benchEnv = { ...env, BENCH_COUNTERS: 'true' };
 
@@ -80,5 +81,33 @@ describe('/__bench with BENCH_COUNTERS=true', () => {
     });
     await expectProblem(res, 401, 'UNAUTHENTICATED');
     expect(await countRows('users', 'tenant_id = ?1', tenant.id)).toBe(0);
+  });
+
+  it('DESIGN.md hot path: a ceremony touches D1 only for the token, one read batch and one write batch at start, and the token at status', async () => {
+    const { api, token } = await setupTenant();
+    const user = await createUser(api);
+    const { authenticator } = await registerPasskey(api, user.id);
+    const json = (body: unknown, bearer: string): RequestInit => ({
+      method: 'POST', headers: { authorization: `Bearer ${bearer}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const step = async (path: string, init: RequestInit, status: number): Promise<{ body: Record<string, unknown>; counts: ReturnType<typeof readCounters>['worker'] }> => {
+      resetCounters();
+      const res = await fetchWith(benchEnv, path, init);
+      expect(res.status, await res.clone().text()).toBe(status);
+      return { body: (await res.json()) as Record<string, unknown>, counts: readCounters().worker };
+    };
+
+    const start = await step('/v1/operations', json({ type: 'AUTHENTICATION', userId: user.id }, token), 201);
+    expect(start.counts).toMatchObject({ d1RoundTrips: 3, d1Batches: 2, doCalls: 1 });
+    const op = start.body as { id: string; sdk: { token: string } };
+    const options = await step(`/sdk/v1/operations/${op.id}/start`, json({}, op.sdk.token), 200);
+    expect(options.counts).toMatchObject({ d1RoundTrips: 0, doCalls: 1 });
+    const credential = await authenticator.assert(options.body.publicKey as never);
+    // The finish's single D1 batch runs in the Durable Object, which keeps the runtime's own bindings here.
+    const finish = await step(`/sdk/v1/operations/${op.id}/finish`, json({ credential }, op.sdk.token), 200);
+    expect(finish.counts).toMatchObject({ d1RoundTrips: 0, doCalls: 1 });
+    const status = await step(`/v1/operations/${op.id}`, { headers: { authorization: `Bearer ${token}` } }, 200);
+    expect(status.body.status).toBe('COMPLETED');
+    expect(status.counts).toMatchObject({ d1RoundTrips: 1, doCalls: 1 });
   });
 });
