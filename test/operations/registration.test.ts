@@ -1,4 +1,5 @@
 // Passkey REGISTRATION through the worker's fetch: the full ceremony, every verification check broken on its own, start validation.
+import type { DeviceRow } from '../../src/storage/devices';
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { CompactSign, createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
@@ -9,21 +10,6 @@ import type { StartedOperation } from '../helpers/ceremony';
 import { b64url, SoftAuthenticator } from '../helpers/soft-authenticator';
 import type { CreationOptionsJSON, Knobs, SoftAuthenticatorInit } from '../helpers/soft-authenticator';
 
-interface DeviceRowJson {
-  id: string;
-  tenant_id: string;
-  user_id: string;
-  kind: string;
-  status: string;
-  name: string;
-  rp_id: string | null;
-  aaguid: string | null;
-  backup_eligible: number;
-  backed_up: number;
-  transports: string | null;
-  device_key_jwk: string | null;
-  failed_attempts: number;
-}
 
 interface CredentialRowJson {
   tenant_id: string;
@@ -38,8 +24,8 @@ interface CredentialRowJson {
 /** The problem members every refusal carries; a failed verification must add nothing (no reason leaks). */
 const PROBLEM_MEMBERS = ['code', 'detail', 'status', 'title', 'traceId', 'type'];
 
-async function deviceRows(userId: string): Promise<DeviceRowJson[]> {
-  return (await env.DB.prepare('SELECT * FROM devices WHERE user_id = ?1 ORDER BY id').bind(userId).all<DeviceRowJson>()).results;
+async function deviceRows(userId: string): Promise<DeviceRow[]> {
+  return (await env.DB.prepare('SELECT * FROM devices WHERE user_id = ?1 ORDER BY id').bind(userId).all<DeviceRow>()).results;
 }
 
 async function credentialRows(userId: string): Promise<CredentialRowJson[]> {

@@ -1,4 +1,5 @@
 // /v1/audit-events: the tenant's hash-chained audit log, its listing and chain verification (tamper detection).
+import type { ChainVerification } from '../../src/storage/audit';
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { Api } from '../helpers/api';
@@ -19,14 +20,6 @@ interface AuditEventJson {
   hash: string;
 }
 
-interface Verification {
-  valid: boolean;
-  checked: number;
-  headSeq: number;
-  headHash: string;
-  brokenAtSeq?: number;
-  reason?: 'HASH_MISMATCH' | 'LINK_MISMATCH' | 'SEQUENCE_GAP';
-}
 
 async function createUser(api: Api, json: unknown = {}): Promise<{ id: string }> {
   const res = await api('/v1/users', { method: 'POST', json });
@@ -34,10 +27,10 @@ async function createUser(api: Api, json: unknown = {}): Promise<{ id: string }>
   return res.json<{ id: string }>();
 }
 
-async function verify(api: Api): Promise<Verification> {
+async function verify(api: Api): Promise<ChainVerification> {
   const res = await api('/v1/audit-events/verify');
   expect(res.status).toBe(200);
-  return res.json<Verification>();
+  return res.json<ChainVerification>();
 }
 
 /** A tenant whose chain has several entries: tenant.created, client.created, then four user entries. */
