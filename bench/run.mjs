@@ -6,9 +6,9 @@ import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { SoftAuthenticator } from '../test/helpers/soft-authenticator.ts';
 import { generateVars } from '../scripts/dev-vars.mjs';
-import { buildFrozenWorker, cpuByRole, cpuNsByRole, freePort, freshState, portIsFree, serverProcesses, startWrangler } from './lib/server.mjs';
+import { buildFrozenWorker, cpuByRole, cpuNsByRole, directEntry, freePort, freshState, portIsFree, serverProcesses, startWrangler } from './lib/server.mjs';
 import { createClient } from './lib/http.mjs';
-import { medianOf, percentiles, render, SERVER_STEPS, STEPS } from './lib/report.mjs';
+import { median, medianOf, percentiles, render, SERVER_STEPS, STEPS } from './lib/report.mjs';
 
 const root = new URL('..', import.meta.url).pathname;
 const TYPES = ['AUTHENTICATION', 'AUTHORISATION', 'SIGNATURE'];
@@ -17,6 +17,7 @@ const { values: opts } = parseArgs({
   options: {
     url: { type: 'string' },
     port: { type: 'string', default: '8799' },
+    'via-proxy': { type: 'boolean', default: false },
     clients: { type: 'string', short: 'c', default: '16' },
     seconds: { type: 'string', short: 't', default: '10' },
     warmup: { type: 'string', default: '2' },
@@ -35,6 +36,8 @@ if (opts.help) {
   console.log(`npm run bench -- [options]
   --url URL             use a running server (127.0.0.1 only; needs BENCH_COUNTERS=true for counters/seeding)
   --port N              port for the wrangler dev the bench starts (default 8799; another free one if taken)
+  --via-proxy           send traffic through wrangler dev's proxy workerd on --port; by default the bench
+                        finds the runtime workerd's own entry port and calls it directly (proxy ms ≈ 0)
   -c, --clients N       concurrent clients (default 16)
   -t, --seconds N       timed phase length per ceremony type (default 10)
   --warmup N            untimed seconds per type before the timed phase (default 2)
@@ -80,6 +83,8 @@ let server = null;
 let adminToken;
 let port;
 let baseUrl;
+// 'direct' (the runtime workerd's own entry), 'proxy' (wrangler dev's proxy workerd on --port) or 'url' (--url).
+let route = 'url';
 const cleanup = () => server?.stop();
 process.on('exit', cleanup);
 for (const signal of ['SIGINT', 'SIGTERM']) {
@@ -116,6 +121,7 @@ if (opts.url) {
     vars: { ...vars, BENCH_COUNTERS: 'true', DEMO: 'false', ALLOW_LOCAL_WEBHOOKS: 'false' },
   });
   baseUrl = server.url;
+  route = 'proxy';
 }
 
 function devVar(name) {
@@ -125,7 +131,21 @@ function devVar(name) {
   return line?.slice(name.length + 1).replace(/^"|"$/g, '');
 }
 
+const processes = serverProcesses({ wranglerPid: server?.pid, port });
+if (!processes.some((p) => p.role === 'worker')) log('could not find the workerd process: CPU figures will be missing');
+if (server && !opts['via-proxy']) {
+  const direct = await directEntry(processes);
+  if (direct) {
+    baseUrl = direct;
+    route = 'direct';
+  } else {
+    log('found no direct entry in the runtime workerd; going through the dev proxy');
+  }
+}
+log(`sending traffic to ${baseUrl}`, { direct: '(runtime workerd\'s own entry; dev proxy bypassed)', proxy: '(through wrangler dev\'s proxy workerd)', url: '(--url)' }[route]);
+
 const http = createClient(baseUrl, { sockets: config.clients * 2 + 4 });
+// The WebAuthn origin stays the wrangler dev port whichever entry carries the requests.
 const origin = `http://localhost:${port}`;
 
 async function expectOk(promise, expected, what) {
@@ -156,8 +176,6 @@ function flatCounters(delta, per = 1) {
   return { d1RoundTrips: sum('d1RoundTrips'), d1Statements: sum('d1Statements'), d1Batches: sum('d1Batches'), doCalls: sum('doCalls'), doD1RoundTrips: delta.do.d1RoundTrips / per };
 }
 
-const processes = serverProcesses({ wranglerPid: server?.pid, port });
-if (!processes.some((p) => p.role === 'worker')) log('could not find the workerd process: CPU figures will be missing');
 const cpuNs = () => cpuNsByRole(processes).worker;
 const cpuNow = () => ({ ...cpuByRole(processes), client: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 });
 
@@ -170,15 +188,30 @@ if (countersOn) {
 }
 
 // The runtime's own cost of one HTTP request that does no I/O: what 4 requests cost before any work.
+// Median of 3 batches of 500 sequential requests, each after 50 unmeasured ones (sockets open, code hot),
+// read from schedstat (ns): the 10 ms ticks of /proc/<pid>/stat would be several % of a batch.
+const FLOOR = { batches: 3, warmup: 50, requests: 500 };
+async function floorBatch() {
+  for (let i = 0; i < FLOOR.warmup; i++) await http.call('GET', '/__bench/counters');
+  const before = cpuNsByRole(processes);
+  for (let i = 0; i < FLOOR.requests; i++) await http.call('GET', '/__bench/counters');
+  const after = cpuNsByRole(processes);
+  const ms = (role) => (after[role] - before[role]) / 1e6 / FLOOR.requests;
+  return { worker: ms('worker'), proxy: ms('proxy') };
+}
 let requestFloor = null;
 if (countersOn) {
-  const n = 300;
-  const before = cpuNow();
-  for (let i = 0; i < n; i++) await http.call('GET', '/__bench/counters');
-  const after = cpuNow();
-  const ms = (role) => Math.round(((after[role] - before[role]) / n) * 1e5) / 100;
-  requestFloor = { requests: n, workerCpuMsPerRequest: ms('worker'), proxyCpuMsPerRequest: ms('proxy') };
+  log(`measuring the request floor (${FLOOR.batches} × ${FLOOR.requests} empty requests)`);
+  const batches = [];
+  for (let b = 0; b < FLOOR.batches; b++) batches.push(await floorBatch());
+  const round3 = (v) => Math.round(v * 1000) / 1000;
+  requestFloor = {
+    ...FLOOR, workerCpuMsPerRequest: round3(median(batches.map((b) => b.worker))), proxyCpuMsPerRequest: round3(median(batches.map((b) => b.proxy))),
+    batchWorkerCpuMsPerRequest: batches.map((b) => round3(b.worker)),
+  };
 }
+// A ceremony is 4 requests (RP start, SDK start, SDK finish, RP status).
+const REQUESTS_PER_CEREMONY = SERVER_STEPS.length;
 
 // ── tenant, live users with passkeys ─────────────────────────────────────────────────────────────
 log('creating the bench tenant, its client and', liveUsers, 'users with a passkey each');
@@ -290,6 +323,8 @@ async function phase(type, seconds, { measure }) {
   const cpu = Object.fromEntries(Object.keys(afterCpu).map((k) => [k, Math.round((afterCpu[k] - beforeCpu[k]) * 1000) / 1000]));
   const per = (x) => (completed > 0 ? Math.round((x / completed) * 1e5) / 100 : null);
   const ceremoniesPerWorkerCpuSecond = cpu.worker > 0 ? Math.round(completed / cpu.worker) : null;
+  // Our own code's CPU: the worker's, less what the runtime spends on 4 empty requests per ceremony.
+  const appCpu = requestFloor && completed > 0 ? cpu.worker - (completed * REQUESTS_PER_CEREMONY * requestFloor.workerCpuMsPerRequest) / 1000 : null;
   return {
     ceremonies: completed, seconds: Math.round(elapsed * 100) / 100, perSecond: Math.round((completed / elapsed) * 10) / 10,
     errorCount, errors,
@@ -297,6 +332,8 @@ async function phase(type, seconds, { measure }) {
     cpuSeconds: cpu,
     cpuMsPerCeremony: { worker: per(cpu.worker), proxy: per(cpu.proxy), wrangler: per(cpu.wrangler), client: per(cpu.client) },
     ceremoniesPerWorkerCpuSecond,
+    appCpuMsPerCeremony: appCpu === null ? null : per(appCpu),
+    ceremoniesPerAppCpuSecond: appCpu > 0 ? Math.round(completed / appCpu) : null,
     fractionOfCryptoFloor: cryptoFloor && ceremoniesPerWorkerCpuSecond ? Math.round((ceremoniesPerWorkerCpuSecond / cryptoFloor.ceremonyCryptoPerSecond) * 1000) / 1000 : null,
     perCeremony: afterCounters && completed > 0 ? roundAll(flatCounters(addCounters(afterCounters, beforeCounters, -1), completed)) : null,
   };
@@ -350,7 +387,7 @@ const result = {
     cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30),
     node: process.versions.node, wrangler: JSON.parse(readFileSync(join(root, 'node_modules/wrangler/package.json'), 'utf8')).version,
   },
-  config: { ...config, url: baseUrl, liveUsers },
+  config: { ...config, url: baseUrl, route, proxyUrl: server?.url ?? null, liveUsers },
   cryptoFloor,
   requestFloor,
   roundTrips: null,
@@ -407,7 +444,7 @@ console.error(`· full results in ${opts.out}`);
 
 function summary(r) {
   return {
-    machine: r.machine, config: { clients: r.config.clients, seconds: r.config.seconds, runs: r.config.runs },
+    machine: r.machine, config: { clients: r.config.clients, seconds: r.config.seconds, runs: r.config.runs, url: r.config.url, route: r.config.route },
     requestFloor: r.requestFloor,
     cryptoFloor: r.cryptoFloor && {
       es256VerifyPlusSha256PerSecond: r.cryptoFloor.es256VerifyPlusSha256.perSecond, es256SignPerSecond: r.cryptoFloor.es256Sign.perSecond,
@@ -418,6 +455,7 @@ function summary(r) {
       types: Object.fromEntries(Object.entries(s.types).map(([type, t]) => [type, {
         perSecond: t.median.perSecond, p50: t.median.latency.ceremony.p50, p95: t.median.latency.ceremony.p95, p99: t.median.latency.ceremony.p99,
         workerCpuMsPerCeremony: t.median.cpuMsPerCeremony.worker, ceremoniesPerWorkerCpuSecond: t.median.ceremoniesPerWorkerCpuSecond,
+        appCpuMsPerCeremony: t.median.appCpuMsPerCeremony, ceremoniesPerAppCpuSecond: t.median.ceremoniesPerAppCpuSecond,
         fractionOfCryptoFloor: t.median.fractionOfCryptoFloor, perCeremony: t.median.perCeremony, errors: t.errors,
       }])),
     })),

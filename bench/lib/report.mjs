@@ -37,6 +37,13 @@ export function table(headers, rows) {
   return [line(headers), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
+/** Where the requests went: whether wrangler dev's proxy hop was in the path changes the CPU figures. */
+function route(config) {
+  if (config.route === 'direct') return `${config.url}, the runtime workerd's own entry (wrangler dev's proxy at ${config.proxyUrl} bypassed, so proxy ms ≈ 0; --via-proxy to go through it)`;
+  if (config.route === 'proxy') return `${config.url}, through wrangler dev's proxy workerd`;
+  return `${config.url} (--url)`;
+}
+
 export const STEPS = ['rpStart', 'sdkStart', 'sign', 'sdkFinish', 'rpStatus'];
 export const SERVER_STEPS = ['rpStart', 'sdkStart', 'sdkFinish', 'rpStatus'];
 
@@ -46,6 +53,7 @@ export function render(result) {
   const { machine, config, cryptoFloor } = result;
   out.push(`Custos bench — ${machine.cpuModel} × ${machine.cpus} cores, ${machine.memGiB} GiB, Node ${machine.node}, wrangler ${machine.wrangler}`);
   out.push(`C=${config.clients} clients, T=${config.seconds} s per phase, ${config.runs} run(s) (medians shown), ${config.usersPerClient} live users per client`);
+  out.push(`Traffic: ${route(config)}`);
   if (cryptoFloor) {
     out.push(
       `Crypto floor (workerd, one core): ES256 verify + SHA-256 ${cryptoFloor.es256VerifyPlusSha256.perSecond}/s · ES256 sign ${cryptoFloor.es256Sign.perSecond}/s · SHA-256 ${cryptoFloor.sha256.perSecond}/s` +
@@ -54,7 +62,10 @@ export function render(result) {
   }
   if (result.requestFloor) {
     const f = result.requestFloor;
-    out.push(`Request floor (an HTTP request doing nothing, through wrangler dev's entry worker): ${f.workerCpuMsPerRequest} ms CPU in workerd (+ ${f.proxyCpuMsPerRequest} ms in the dev proxy); a ceremony makes 4 requests`);
+    out.push(
+      `Request floor (an HTTP request doing nothing, median of ${f.batches} × ${f.requests} after ${f.warmup} warm-up): ${f.workerCpuMsPerRequest} ms CPU in workerd` +
+        ` (+ ${f.proxyCpuMsPerRequest} ms in the dev proxy); a ceremony makes 4 requests`,
+    );
   }
   for (const scale of result.scales) {
     out.push('', `Store: ${scale.users.toLocaleString('en')} users (${scale.devices.toLocaleString('en')} devices)`);
@@ -62,12 +73,13 @@ export function render(result) {
       const m = r.median;
       return [
         type, cell(m.perSecond, 7), cell(m.latency.ceremony.p50, 6), cell(m.latency.ceremony.p95, 6), cell(m.latency.ceremony.p99, 6),
-        cell(m.cpuMsPerCeremony.worker, 6, 2), cell(m.ceremoniesPerWorkerCpuSecond, 6, 0), cell(m.cpuMsPerCeremony.proxy, 6, 2),
+        cell(m.cpuMsPerCeremony.worker, 6, 2), cell(m.ceremoniesPerWorkerCpuSecond, 6, 0),
+        cell(m.appCpuMsPerCeremony, 6, 2), cell(m.ceremoniesPerAppCpuSecond, 6, 0), cell(m.cpuMsPerCeremony.proxy, 6, 2),
         cell(m.fractionOfCryptoFloor === null ? null : m.fractionOfCryptoFloor * 100, 5, 1),
         cell(m.perCeremony?.d1RoundTrips, 5, 2), cell(m.perCeremony?.d1Statements, 5, 2), cell(m.perCeremony?.doCalls, 5, 2), String(r.errors),
       ];
     });
-    out.push(table(['type', 'cer/s', 'p50ms', 'p95ms', 'p99ms', 'cpu ms', 'cer/cpu·s', 'proxy ms', '%floor', 'D1 rt', 'D1 st', 'DO', 'errors'], rows));
+    out.push(table(['type', 'cer/s', 'p50ms', 'p95ms', 'p99ms', 'cpu ms', 'cer/cpu·s', 'app ms*', 'app cer/cpu·s*', 'proxy ms', '%crypto', 'D1 rt', 'D1 st', 'DO', 'errors'], rows));
     const stepRows = [];
     for (const [type, r] of Object.entries(scale.types)) {
       for (const step of STEPS) {
@@ -88,6 +100,11 @@ export function render(result) {
     }
     out.push(table(['step', 'D1 rt', 'D1 stmts', 'batches', 'DO calls', 'D1 rt in DO', 'cpu ms'], rows));
   }
-  out.push('', 'cpu ms = CPU of the workerd running Custos (its DOs and local D1) per ceremony; proxy ms = wrangler dev\'s proxy workerd, a dev-only cost.');
+  out.push(
+    '',
+    'cpu ms = CPU of the workerd running Custos (its DOs and local D1) per ceremony; cer/cpu·s = ceremonies per CPU-second of it (the headline figures).',
+    '*app ms = cpu ms − 4 × the request floor, i.e. our own code above what the runtime costs for 4 empty requests; app cer/cpu·s = ceremonies per CPU-second of that.',
+    '%crypto = cer/cpu·s as a share of the crypto floor. proxy ms = wrangler dev\'s proxy workerd, a dev-only cost: ≈ 0 when the bench calls the runtime\'s entry directly (the default).',
+  );
   return out.join('\n');
 }

@@ -154,25 +154,68 @@ function descendants(rootPid) {
   return found;
 }
 
-/** The pid holding the LISTEN socket on 127.0.0.1:port (for --url runs), or null. */
-function listenerPid(port) {
-  const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
-  let inode = null;
+/** LISTEN sockets on 127.0.0.1 (IPv4), as a map from socket inode to port. */
+function loopbackListeners() {
+  const byInode = new Map();
   for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
     const cols = line.trim().split(/\s+/);
-    if (cols[1] === `0100007F:${hexPort}` && cols[3] === '0A') inode = cols[9];
+    const [address, hexPort] = (cols[1] ?? '').split(':');
+    if (address === '0100007F' && cols[3] === '0A') byInode.set(cols[9], parseInt(hexPort, 16));
   }
-  if (!inode) return null;
-  for (const p of allProcesses()) {
-    try {
-      for (const fd of readdirSync(`/proc/${p.pid}/fd`)) {
-        if (readlinkSync(`/proc/${p.pid}/fd/${fd}`) === `socket:[${inode}]`) return p.pid;
-      }
-    } catch {
-      // not ours to read
+  return byInode;
+}
+
+/** The socket inodes among a process's open file descriptors. */
+function socketInodes(pid) {
+  const inodes = [];
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (target.startsWith('socket:[')) inodes.push(target.slice(8, -1));
     }
+  } catch {
+    // not ours to read, or the process (or that fd) is gone
   }
-  return null;
+  return inodes;
+}
+
+/** The pid holding the LISTEN socket on 127.0.0.1:port (for --url runs), or null. */
+function listenerPid(port) {
+  const inode = [...loopbackListeners()].find(([, p]) => p === port)?.[0];
+  if (!inode) return null;
+  return allProcesses().find((p) => socketInodes(p.pid).includes(inode))?.pid ?? null;
+}
+
+/** The 127.0.0.1 ports a process listens on, ascending. */
+function listeningPorts(pid) {
+  const listeners = loopbackListeners();
+  return socketInodes(pid).filter((inode) => listeners.has(inode)).map((inode) => listeners.get(inode)).sort((a, b) => a - b);
+}
+
+/** True when GET /healthz on 127.0.0.1:port answers 200 with JSON within a second (our worker, not the inspector or a control socket). */
+async function answersHealthz(port) {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(1000) });
+    if (res.status !== 200 || !(res.headers.get('content-type') ?? '').includes('json')) return false;
+    await res.json();
+    return true;
+  } catch {
+    // not HTTP, not ours, or no answer in time
+    return false;
+  }
+}
+
+/**
+ * The runtime workerd's own HTTP entry, or null. wrangler dev's proxy workerd (on --port) forwards every
+ * request to this random port; calling it directly skips that dev-only hop (~1.3 ms CPU per request in a
+ * second process that competes with the client for the cores). The runtime also listens on its inspector
+ * and control ports, so each port is asked for /healthz and the one that answers like Custos wins.
+ */
+export async function directEntry(processes) {
+  const ports = processes.filter((p) => p.role === 'worker' && p.comm === 'workerd').flatMap((p) => listeningPorts(p.pid));
+  const answers = await Promise.all(ports.map(answersHealthz));
+  const port = ports.find((_, i) => answers[i]);
+  return port === undefined ? null : `http://127.0.0.1:${port}`;
 }
 
 /**
