@@ -1,4 +1,4 @@
-// OperationDO: one Durable Object per operation owns its state machine, challenge, attempts and expiry.
+// OperationDO: a shard of live operations. Each operation (state machine, challenge, attempts, expiry) lives in exactly one shard, chosen by its id.
 import { DurableObject } from 'cloudflare:workers';
 import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { Bindings } from '../env';
@@ -20,7 +20,8 @@ import type { OperationView } from '../schemas/operations';
 import type { AuditEntry } from '../storage/audit';
 import { auditHeadFrom, auditHeadStatement, commitWithAudit } from '../storage/audit';
 import { insertDeviceStatements } from '../storage/devices';
-import { emitEvent } from '../services/events';
+import { deliverRecorded, prepareEvent } from '../services/events';
+import type { EventType } from '../services/events';
 import { instrumentBindings } from '../bench-counters';
 
 /** An active device of the user as snapshotted at start (native devices have no WebAuthn credential). */
@@ -100,7 +101,6 @@ export interface SdkStartView {
   publicKey: unknown;
 }
 
-const STATE_KEY = 'op';
 /** Final operations stay readable (with their result token) for a day, then the object forgets them. */
 const RETAIN_FINAL_MS = 24 * 3600 * 1000;
 
@@ -128,24 +128,40 @@ export function rpFor(op: Pick<OperationSnapshot, 'rp' | 'serviceRp'>, rpId: str
   return { rpId: op.serviceRp.rpId, rpName: op.rp.rpName, origins: [op.serviceRp.origin] };
 }
 
-export class OperationDO extends DurableObject<Bindings> {
+/** What one operation needs from the Durable Object that hosts it: its stored state and its timer. */
+interface OperationHost {
+  read(operationId: string): OperationSnapshot | null;
+  write(operationId: string, op: OperationSnapshot): void;
+  /** The operation's next alarm: its expiry, or when a final operation is forgotten. */
+  schedule(operationId: string, at: number): Promise<void>;
+  forget(operationId: string): void;
+}
+
+/** One operation's state machine; an OperationDO (a shard) hosts many, each with its own state and timer. */
+class Operation {
   private op: OperationSnapshot | null | undefined;
-  private finishing = false;
+  finishing = false;
   private waiters = new Set<() => void>();
 
-  constructor(ctx: DurableObjectState, env: Bindings) {
-    // The benchmark counts this object's own D1 round trips too (a no-op unless BENCH_COUNTERS=true).
-    super(ctx, instrumentBindings(env, 'do'));
+  constructor(
+    private readonly host: OperationHost,
+    private readonly env: Bindings,
+    readonly id: string,
+  ) {}
+
+  /** Nothing in flight: the shard may drop this copy from memory (the stored state stays). */
+  get idle(): boolean {
+    return !this.finishing && this.waiters.size === 0;
   }
 
   private async load(): Promise<OperationSnapshot | null> {
-    if (this.op === undefined) this.op = (await this.ctx.storage.get<OperationSnapshot>(STATE_KEY)) ?? null;
+    if (this.op === undefined) this.op = this.host.read(this.id);
     return this.op;
   }
 
   private async save(op: OperationSnapshot): Promise<void> {
     this.op = op;
-    await this.ctx.storage.put(STATE_KEY, op);
+    this.host.write(this.id, op);
   }
 
   /** Called once by POST /v1/operations. */
@@ -154,7 +170,7 @@ export class OperationDO extends DurableObject<Bindings> {
     if (existing) throw new Error('operation already exists');
     await this.save(snapshot);
     // PSD2 RTS art. 4(3)(d): expiry happens at expiresAt even if nobody asks.
-    await this.ctx.storage.setAlarm(Date.parse(snapshot.expiresAt));
+    await this.host.schedule(this.id, Date.parse(snapshot.expiresAt));
     return this.view(snapshot);
   }
 
@@ -304,13 +320,17 @@ export class OperationDO extends DurableObject<Bindings> {
     }
   }
 
-  override async alarm(): Promise<void> {
+  /** The operation's timer fired: expire it, or forget it once it has been final for RETAIN_FINAL_MS. */
+  async alarm(): Promise<void> {
     const op = await this.load();
     if (!op) return;
     if (isFinal(op.status)) {
-      if (Date.now() >= Date.parse(op.completedAt ?? op.expiresAt) + RETAIN_FINAL_MS) {
-        await this.ctx.storage.deleteAll();
+      const forgetAt = Date.parse(op.completedAt ?? op.expiresAt) + RETAIN_FINAL_MS;
+      if (Date.now() >= forgetAt) {
+        this.host.forget(this.id);
         this.op = null;
+      } else {
+        await this.host.schedule(this.id, forgetAt);
       }
       return;
     }
@@ -466,16 +486,22 @@ export class OperationDO extends DurableObject<Bindings> {
     const db = this.env.DB;
     const now = new Date();
     const at = now.toISOString();
-    const pre = await db.batch([
-      auditHeadStatement(db, op.tenantId),
-      db.prepare('SELECT status FROM users WHERE id = ?1').bind(op.userId),
-      db.prepare('SELECT id, status, failed_attempts FROM devices WHERE id = ?1').bind(change.deviceId ?? ''),
-      db.prepare('SELECT counter FROM credentials WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, change.success?.kind === 'assertion' ? change.success.credentialId : ''),
-    ]);
-    const head = auditHeadFrom(pre[0]);
-    const userStatus = (pre[1]?.results[0] as { status?: string } | undefined)?.status;
-    const device = pre[2]?.results[0] as { id: string; status: string; failed_attempts: number } | undefined;
-    const storedCounter = (pre[3]?.results[0] as { counter: number } | undefined)?.counter;
+    // Fast path (a verified assertion or native approval, first try): no read before the batch. Its
+    // guards check that user and device are ACTIVE and that the counter moves forward; if one fires,
+    // the retry below reads the current values and decides on them (CANCELLED, FAILED, or a retry).
+    const fast = change.status === 'COMPLETED' && change.success !== undefined && change.success.kind !== 'registration' && change.attempt === undefined;
+    const pre = fast
+      ? []
+      : await db.batch([
+          auditHeadStatement(db, op.tenantId),
+          db.prepare('SELECT status FROM users WHERE id = ?1').bind(op.userId),
+          db.prepare('SELECT id, status, failed_attempts FROM devices WHERE id = ?1').bind(change.deviceId ?? ''),
+          db.prepare('SELECT counter FROM credentials WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, change.success?.kind === 'assertion' ? change.success.credentialId : ''),
+        ]);
+    const head = fast ? undefined : auditHeadFrom(pre[0]);
+    const userStatus = fast ? 'ACTIVE' : (pre[1]?.results[0] as { status?: string } | undefined)?.status;
+    const device = fast ? undefined : (pre[2]?.results[0] as { id: string; status: string; failed_attempts: number } | undefined);
+    const storedCounter = fast ? undefined : (pre[3]?.results[0] as { counter: number } | undefined)?.counter;
     let reason = change.reason;
 
     let status: OperationStatus = transition(op.status, change.status);
@@ -484,7 +510,7 @@ export class OperationDO extends DurableObject<Bindings> {
     if (status === 'COMPLETED') {
       // PSD2: a locked or deactivated user or device completes nothing, even mid-flight.
       if (userStatus !== 'ACTIVE') [status, failureCode] = ['CANCELLED', 'USER_NOT_ACTIVE'];
-      else if (change.success && change.success.kind !== 'registration' && device?.status !== 'ACTIVE') [status, failureCode] = ['CANCELLED', 'DEVICE_NOT_ACTIVE'];
+      else if (!fast && change.success && change.success.kind !== 'registration' && device?.status !== 'ACTIVE') [status, failureCode] = ['CANCELLED', 'DEVICE_NOT_ACTIVE'];
       // WebAuthn §7.2 step 21: the counter must pass the one stored now, not only the one snapshotted at start (overlapping operations, a clone).
       else if (change.success?.kind === 'assertion' && storedCounter !== undefined && (storedCounter > 0 || change.success.newCounter > 0) && change.success.newCounter <= storedCounter) {
         [status, failureCode, reason] = ['FAILED', 'VERIFICATION_FAILED', 'COUNTER_REGRESSION'];
@@ -494,7 +520,7 @@ export class OperationDO extends DurableObject<Bindings> {
 
     const statements: D1PreparedStatement[] = [];
     const audit: AuditEntry[] = [];
-    const events: { type: Parameters<typeof emitEvent>[2]; data: Record<string, unknown> }[] = [];
+    const events: { type: EventType; data: Record<string, unknown> }[] = [];
     let result: OperationSnapshot['result'];
     const completedDevice = status === 'COMPLETED' ? change.success!.deviceId : undefined;
 
@@ -542,8 +568,13 @@ export class OperationDO extends DurableObject<Bindings> {
         );
         if (success.kind === 'assertion') {
           statements.push(
-            // Guard: the counter read above is still the stored one, so two overlapping operations cannot both move it (retried below).
-            db.prepare('INSERT INTO guards (ok) SELECT COUNT(*) FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND counter = ?3').bind(op.tenantId, success.credentialId, storedCounter ?? 0),
+            fast
+              ? // Guard: the stored counter is below the new one (or both are 0: an authenticator without a counter).
+                db
+                  .prepare('INSERT INTO guards (ok) SELECT COUNT(*) FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND (counter < ?3 OR (counter = 0 AND ?3 = 0))')
+                  .bind(op.tenantId, success.credentialId, success.newCounter)
+              : // Guard: the counter read above is still the stored one, so two overlapping operations cannot both move it (retried below).
+                db.prepare('INSERT INTO guards (ok) SELECT COUNT(*) FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND counter = ?3').bind(op.tenantId, success.credentialId, storedCounter ?? 0),
             db.prepare('DELETE FROM guards'),
             db.prepare('UPDATE credentials SET counter = ?3 WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, success.credentialId, success.newCounter),
           );
@@ -579,10 +610,22 @@ export class OperationDO extends DurableObject<Bindings> {
       data: { type: op.type, ...(historyDevice ? { deviceId: historyDevice } : {}), ...(reason ? { reason } : {}) },
     });
 
+    // The events go into the same batch: recorded with the change they report, or not at all.
+    const failure = failureCode && status !== 'COMPLETED' ? { code: failureCode } : undefined;
+    events.push({
+      type: `operation.${status.toLowerCase()}` as EventType,
+      data: {
+        operationId: op.id, type: op.type, status, userId: op.userId, ...(historyDevice ? { deviceId: historyDevice } : {}),
+        ...(failure ? { failure } : {}),
+      },
+    });
+    const prepared = events.map((event) => prepareEvent(db, op.tenantId, event.type, event.data, now));
+    let results: D1Result[];
     try {
-      await commitWithAudit(db, op.tenantId, statements, audit, at, { head });
+      results = await commitWithAudit(db, op.tenantId, [...statements, ...prepared.map((p) => p.statement)], audit, at, { head });
     } catch (error) {
-      // A guard fired: a concurrent operation moved the failure count, a status or the counter since the read above. Decide again on fresh values.
+      // A guard fired: a concurrent operation moved the failure count, a status or the counter since the read above
+      // (or, on the fast path, one of them was not as assumed). Decide again on fresh values.
       if (error instanceof Error && /CHECK constraint failed/.test(error.message) && (change.attempt ?? 0) < 8) {
         return this.finalise(op, { ...change, attempt: (change.attempt ?? 0) + 1 });
       }
@@ -594,24 +637,11 @@ export class OperationDO extends DurableObject<Bindings> {
         : { status: 'CANCELLED', actor: 'system', reason: success0(change)?.kind === 'registration' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE' });
     }
 
-    const final: OperationSnapshot = {
-      ...op, status, completedAt: at,
-      ...(result ? { result } : {}),
-      ...(failureCode && status !== 'COMPLETED' ? { failure: { code: failureCode } } : {}),
-    };
+    const final: OperationSnapshot = { ...op, status, completedAt: at, ...(result ? { result } : {}), ...(failure ? { failure } : {}) };
     await this.save(final);
-    await this.ctx.storage.setAlarm(now.getTime() + RETAIN_FINAL_MS);
+    await this.host.schedule(this.id, now.getTime() + RETAIN_FINAL_MS);
     this.wakeWaiters();
-
-    const opEvent = `operation.${status.toLowerCase()}` as Parameters<typeof emitEvent>[2];
-    events.push({
-      type: opEvent,
-      data: {
-        operationId: op.id, type: op.type, status, userId: op.userId, ...(historyDevice ? { deviceId: historyDevice } : {}),
-        ...(final.failure ? { failure: final.failure } : {}),
-      },
-    });
-    for (const event of events) await emitEvent(this.env, op.tenantId, event.type, event.data);
+    await deliverRecorded(this.env, prepared.map((p, i) => ({ prepared: p, result: results[statements.length + i] })));
     return final;
   }
 }
@@ -642,4 +672,167 @@ function transportRefusal(op: OperationSnapshot, input: { caller: Caller; native
 
 function newDeviceId(): string {
   return newId('dev');
+}
+
+/**
+ * How many OperationDO shards hold the operations. Fixed: an operation's shard is a function of its
+ * id, so changing this number would strand the live operations of the old layout.
+ * Why shards and not one object per operation: creating a Durable Object (and its storage) is the
+ * most expensive step of a ceremony — ~5 ms of CPU under workerd, more than everything else
+ * together (bench/README.md) — while a shard is created once and then serves every operation routed
+ * to it. Each shard still serialises what happens to one operation (single use, one finish), and
+ * 128 shards spread a login peak far beyond what one object could take.
+ */
+export const OPERATION_SHARDS = 128;
+
+/** The shard that owns an operation: FNV-1a of its id. */
+export function shardOf(operationId: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < operationId.length; i++) {
+    hash ^= operationId.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % OPERATION_SHARDS;
+}
+
+export function shardStub(env: Pick<Bindings, 'OPERATIONS'>, operationId: string): DurableObjectStub<OperationDO> {
+  return env.OPERATIONS.get(env.OPERATIONS.idFromName(`shard-${shardOf(operationId)}`));
+}
+
+/** One operation's calls, routed to its shard (the Worker side never deals with shards). */
+export function operationStub(env: Pick<Bindings, 'OPERATIONS'>, operationId: string) {
+  const shard = shardStub(env, operationId);
+  return {
+    begin: (snapshot: OperationSnapshot) => shard.begin(operationId, snapshot),
+    status: (input: { tenantId: string; waitSeconds?: number }) => shard.status(operationId, input),
+    summary: (input: { deviceId: string }) => shard.summary(operationId, input),
+    sdkStart: (input: { caller: Caller; rpScope?: RpScope; native?: boolean }) => shard.sdkStart(operationId, input),
+    sdkFinish: (input: { caller: Caller; body: FinishInput }) => shard.sdkFinish(operationId, input),
+    sdkReject: (input: { caller: Caller; native?: boolean }) => shard.sdkReject(operationId, input),
+    cancel: (input: { tenantId: string; reason: string; actor?: string }) => shard.cancel(operationId, input),
+  };
+}
+
+/** Operations kept in memory per shard before idle ones are dropped (their stored state stays). */
+const MAX_CACHED = 2000;
+/** An alarm that could not settle an operation (it was finishing) looks at it again this much later. */
+const RETRY_MS = 5000;
+
+interface StoredRow extends Record<string, SqlStorageValue> {
+  id: string;
+  state: string;
+}
+
+/**
+ * A shard: the Durable Object that hosts many operations. State is one row per operation in the
+ * object's SQLite (`ops`), with `due_at` = the operation's next timer; the object's single alarm is
+ * kept at the earliest `due_at`, and firing runs every operation that is due.
+ */
+export class OperationDO extends DurableObject<Bindings> implements OperationHost {
+  private readonly operations = new Map<string, Operation>();
+  /** The alarm as last set or seen (null: none). */
+  private alarmAt: number | null = null;
+
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    // The benchmark counts this object's own D1 round trips too (a no-op unless BENCH_COUNTERS=true).
+    super(ctx, instrumentBindings(env, 'do'));
+    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS ops (id TEXT PRIMARY KEY, state TEXT NOT NULL, due_at INTEGER NOT NULL)');
+    ctx.storage.sql.exec('CREATE INDEX IF NOT EXISTS ops_due ON ops (due_at)');
+    void ctx.blockConcurrencyWhile(async () => {
+      this.alarmAt = await ctx.storage.getAlarm();
+    });
+  }
+
+  private operation(operationId: string): Operation {
+    let operation = this.operations.get(operationId);
+    if (operation) {
+      // Most recently used last, so the oldest idle copies go first.
+      this.operations.delete(operationId);
+      this.operations.set(operationId, operation);
+      return operation;
+    }
+    operation = new Operation(this, this.env, operationId);
+    this.operations.set(operationId, operation);
+    if (this.operations.size > MAX_CACHED) {
+      for (const [id, cached] of this.operations) {
+        if (this.operations.size <= MAX_CACHED * 0.75) break;
+        if (cached.idle && id !== operationId) this.operations.delete(id);
+      }
+    }
+    return operation;
+  }
+
+  read(operationId: string): OperationSnapshot | null {
+    const row = this.ctx.storage.sql.exec<StoredRow>('SELECT id, state FROM ops WHERE id = ?', operationId).toArray()[0];
+    return row ? (JSON.parse(row.state) as OperationSnapshot) : null;
+  }
+
+  write(operationId: string, op: OperationSnapshot): void {
+    this.ctx.storage.sql.exec(
+      'INSERT INTO ops (id, state, due_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET state = excluded.state',
+      operationId, JSON.stringify(op), Date.parse(op.expiresAt),
+    );
+  }
+
+  async schedule(operationId: string, at: number): Promise<void> {
+    this.ctx.storage.sql.exec('UPDATE ops SET due_at = ?2 WHERE id = ?1', operationId, at);
+    if (this.alarmAt === null || at < this.alarmAt) {
+      this.alarmAt = at;
+      await this.ctx.storage.setAlarm(at);
+    }
+  }
+
+  forget(operationId: string): void {
+    this.ctx.storage.sql.exec('DELETE FROM ops WHERE id = ?', operationId);
+    this.operations.delete(operationId);
+  }
+
+  override async alarm(): Promise<void> {
+    this.alarmAt = null;
+    const now = Date.now();
+    const due = this.ctx.storage.sql.exec<{ id: string }>('SELECT id FROM ops WHERE due_at <= ? ORDER BY due_at LIMIT 500', now).toArray();
+    for (const { id } of due) {
+      try {
+        await this.operation(id).alarm();
+      } catch (error) {
+        console.error(JSON.stringify({ msg: 'operation alarm failed', operationId: id, error: error instanceof Error ? error.message : String(error) }));
+      }
+      // Whatever did not move its timer (a finish in flight, a failure above) is looked at again soon.
+      this.ctx.storage.sql.exec('UPDATE ops SET due_at = ?2 WHERE id = ?1 AND due_at <= ?3', id, now + RETRY_MS, now);
+    }
+    const next = this.ctx.storage.sql.exec<{ at: number | null }>('SELECT MIN(due_at) AS at FROM ops').one().at;
+    if (next !== null && (this.alarmAt === null || next < this.alarmAt)) {
+      this.alarmAt = next;
+      await this.ctx.storage.setAlarm(next);
+    }
+  }
+
+  begin(operationId: string, snapshot: OperationSnapshot): Promise<OperationView> {
+    if (snapshot.id !== operationId) throw new Error('snapshot of another operation');
+    return this.operation(operationId).begin(snapshot);
+  }
+
+  status(operationId: string, input: { tenantId: string; waitSeconds?: number }): Promise<OperationView | null> {
+    return this.operation(operationId).status(input);
+  }
+
+  summary(operationId: string, input: { deviceId: string }): Promise<OperationView | null> {
+    return this.operation(operationId).summary(input);
+  }
+
+  sdkStart(operationId: string, input: { caller: Caller; rpScope?: RpScope; native?: boolean }): Promise<DoResult<SdkStartView>> {
+    return this.operation(operationId).sdkStart(input);
+  }
+
+  sdkFinish(operationId: string, input: { caller: Caller; body: FinishInput }): Promise<DoResult<FinishView>> {
+    return this.operation(operationId).sdkFinish(input);
+  }
+
+  sdkReject(operationId: string, input: { caller: Caller; native?: boolean }): Promise<DoResult<{ status: OperationStatus }>> {
+    return this.operation(operationId).sdkReject(input);
+  }
+
+  cancel(operationId: string, input: { tenantId: string; reason: string; actor?: string }): Promise<DoResult<OperationView>> {
+    return this.operation(operationId).cancel(input);
+  }
 }

@@ -2,6 +2,7 @@
 import type { Bindings } from '../env';
 import type { User } from '../storage/users';
 import { emitEvent } from './events';
+import { operationStub } from '../durable-objects/operation';
 
 interface PendingRow {
   id: string;
@@ -19,7 +20,7 @@ export async function cancelLiveOperations(env: Bindings, scope: { tenantId: str
     )
     .bind(scope.tenantId, scope.userId, scope.deviceId ?? null)
     .all<PendingRow>();
-  await Promise.all(rows.results.map((row) => env.OPERATIONS.get(env.OPERATIONS.idFromName(row.id)).cancel({ reason, tenantId: scope.tenantId })));
+  await Promise.all(rows.results.map((row) => operationStub(env, row.id).cancel({ reason, tenantId: scope.tenantId })));
   return rows.results.length;
 }
 

@@ -1,6 +1,7 @@
 // Native envelopes that must be refused: each with its stable code and nothing written; and the PSD2 rules as for passkeys.
 import { describe, expect, it } from 'vitest';
 import { env } from 'cloudflare:test';
+import { operationStub } from '../../src/durable-objects/operation';
 import { base64url, CompactSign } from 'jose';
 import { BASE_URL, countRows, expectProblem, setupTenant } from '../helpers/api';
 import type { Api, Problem } from '../helpers/api';
@@ -294,7 +295,7 @@ describe('native approvals: PSD2 rules exactly as for passkeys', () => {
     const jws = await signRequest({ privateKey: t.a.keyPair.privateKey, kid: t.a.device.deviceId }, call.claims);
     // The device stops being ACTIVE between the route's check and the operation's commit.
     await env.DB.prepare("UPDATE devices SET status = 'DEACTIVATED' WHERE id = ?1").bind(t.a.device.deviceId).run();
-    const stub = env.OPERATIONS.get(env.OPERATIONS.idFromName(t.opId));
+    const stub = operationStub(env, t.opId);
     const result = await stub.sdkFinish({
       caller: { kind: 'device', deviceId: t.a.device.deviceId },
       body: { native: { deviceId: t.a.device.deviceId, jws, deviceKeyJwk: await publicJwkOf(t.a.keyPair.publicKey), userVerification: 'fpt' } },

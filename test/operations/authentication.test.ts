@@ -1,11 +1,12 @@
 // AUTHENTICATION end to end with the soft authenticator: UV, origin, single use, foreign credentials, counters, number matching, rejection, new-device SCA, broadcast and expiry.
-import { env, runDurableObjectAlarm } from 'cloudflare:test';
+import { env } from 'cloudflare:test';
 import { CompactSign, exportJWK, generateKeyPair } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { Api } from '../helpers/api';
 import { countRows, expectProblem, setupTenant, workerFetch } from '../helpers/api';
 import { approve, createUser, enrolled, getDevice, getOperation, newAuthenticator, registerPasskey, sdkFetch, sdkStart, startOperation, storedCounter, RP_ID } from '../helpers/ceremony';
 import { fromB64url } from '../helpers/soft-authenticator';
+import { fireOperationTimer } from '../helpers/operation-shard';
 
 /**
  * Asserts the PSD2 outcome of a refused device answer: 400 VERIFICATION_FAILED, the operation FAILED with
@@ -426,8 +427,7 @@ describe('operation lifetime (PSD2 RTS art. 4(3)(d))', () => {
     const op = await startOperation(api, { type: 'AUTHENTICATION', userId, ttlSeconds: 60 });
     const { publicKey } = await sdkStart(op);
     const credential = await authenticator.assert(publicKey as never);
-    const stub = env.OPERATIONS.get(env.OPERATIONS.idFromName(op.id));
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await fireOperationTimer(op.id)).toBe(true);
 
     const expired = await getOperation(api, op.id);
     expect(expired.status).toBe('EXPIRED');

@@ -1,16 +1,13 @@
 // OperationDO behaviour through the worker and the DO test hooks: single use, expiry alarm, cancel, races, long-poll, retention.
-import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { env, evictDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import type { Api } from '../helpers/api';
 import { countRows, expectProblem, setupTenant, sha256Hex } from '../helpers/api';
 import { createUser, getOperation, newAuthenticator, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
 import type { OperationJson, StartedOperation } from '../helpers/ceremony';
 import type { CreationOptionsJSON, RegistrationResponseJSON } from '../helpers/soft-authenticator';
-import type { OperationDO, OperationSnapshot } from '../../src/durable-objects/operation';
+import { fireOperationTimer, rewriteStoredOperation, shardOfOperation, storedOperation } from '../helpers/operation-shard';
 
-function stubOf(operationId: string): DurableObjectStub<OperationDO> {
-  return env.OPERATIONS.get(env.OPERATIONS.idFromName(operationId));
-}
 
 async function historyRow(id: string): Promise<{ status: string; failure_code: string | null; completed_at: string | null } | null> {
   return env.DB.prepare('SELECT status, failure_code, completed_at FROM operations WHERE id = ?1').bind(id).first();
@@ -36,13 +33,13 @@ describe('OperationDO: the snapshot it keeps', () => {
     const { api } = await setupTenant();
     const user = await createUser(api);
     const op = await startOperation(api, { type: 'REGISTRATION', userId: user.id, ttlSeconds: 120 });
-    const { stored, alarm } = await runInDurableObject(stubOf(op.id), async (_instance, state) => ({
-      stored: await state.storage.get<OperationSnapshot>('op'),
-      alarm: await state.storage.getAlarm(),
-    }));
+    const { state: stored, dueAt, alarm } = await storedOperation(op.id);
     expect(stored?.sdkTokenHash).toBe(await sha256Hex(op.sdk.token));
     expect(JSON.stringify(stored)).not.toContain(op.sdk.token);
-    expect(alarm).toBe(Date.parse(op.expiresAt as string));
+    expect(dueAt).toBe(Date.parse(op.expiresAt as string));
+    // The shard's alarm is at its earliest due operation, never later than this one's expiry.
+    expect(alarm).not.toBeNull();
+    expect(alarm!).toBeLessThanOrEqual(dueAt!);
     // API.md: the token is shown once; status calls do not repeat it.
     expect(await getOperation(api, op.id)).not.toHaveProperty('sdk');
   });
@@ -95,7 +92,7 @@ describe('OperationDO: a final state never changes', () => {
 describe('OperationDO: expiry', () => {
   it('PSD2 RTS art. 4(3)(d): the alarm expires the operation; finish → 409 OPERATION_FINAL (EXPIRED), history row EXPIRED, no device', async () => {
     const { tenantId, api, userId, op, credential } = await pendingRegistration();
-    expect(await runDurableObjectAlarm(stubOf(op.id))).toBe(true);
+    expect(await fireOperationTimer(op.id)).toBe(true);
 
     const status = await getOperation(api, op.id);
     expect(status.status).toBe('EXPIRED');
@@ -115,21 +112,17 @@ describe('OperationDO: expiry', () => {
     const { api, op, credential } = await pendingRegistration();
     expect((await sdkFetch(op, 'finish', { credential })).status).toBe(200);
     const done = await getOperation(api, op.id);
-    const stub = stubOf(op.id);
-    // The retention alarm runs early: the operation is kept (it has not been a day yet).
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    // The retention timer fires early: the operation is kept (it has not been a day yet) and its timer moves to the day's end.
+    expect(await fireOperationTimer(op.id)).toBe(true);
     expect(await getOperation(api, op.id)).toEqual(done);
+    expect((await storedOperation(op.id)).dueAt).toBe(Date.parse(done.completedAt as string) + 24 * 3600 * 1000);
 
-    // Age the stored operation by two days, drop the in-memory copy, and let the next alarm run.
-    await runInDurableObject(stub, async (_instance, state) => {
-      const stored = (await state.storage.get<OperationSnapshot>('op'))!;
-      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000).toISOString();
-      await state.storage.put('op', { ...stored, completedAt: twoDaysAgo });
-      await state.storage.setAlarm(Date.now() + 60_000);
-    });
-    await evictDurableObject(stub);
-    expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect(await runInDurableObject(stub, async (_instance, state) => (await state.storage.list()).size)).toBe(0);
+    // Age the stored operation by two days, drop the in-memory copy, and let the timer fire.
+    const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000).toISOString();
+    await rewriteStoredOperation(op.id, (stored) => ({ ...stored, completedAt: twoDaysAgo }));
+    await evictDurableObject(shardOfOperation(op.id));
+    expect(await fireOperationTimer(op.id)).toBe(true);
+    expect((await storedOperation(op.id)).rows).toBe(0);
 
     const fromHistory = await getOperation(api, op.id);
     expect(fromHistory).toMatchObject({ id: op.id, status: 'COMPLETED', deviceId: done.deviceId, completedAt: done.completedAt });

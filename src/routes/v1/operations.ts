@@ -28,9 +28,8 @@ operations.use('*', requireScope('operations'));
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const opPath = z.object({ operationId: IdParam('operationId', 'op_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') });
 
-export function operationStub(env: Bindings, operationId: string): DurableObjectStub<import('../../durable-objects/operation').OperationDO> {
-  return env.OPERATIONS.get(env.OPERATIONS.idFromName(operationId));
-}
+export { operationStub } from '../../durable-objects/operation';
+import { operationStub } from '../../durable-objects/operation';
 
 /** Turns a Durable Object's refusal into the API error it stands for. */
 export function unwrap<T>(result: DoResult<T>): T {
