@@ -1,8 +1,9 @@
 // Every event type of API.md §3 is emitted when its state change happens, and arrives signed at the relying party.
-import { env, runDurableObjectAlarm } from 'cloudflare:test';
+import { env } from 'cloudflare:test';
+import { fireOperationTimer } from '../helpers/operation-shard';
 import { describe, expect, it } from 'vitest';
 import { setupTenant } from '../helpers/api';
-import { approve, createUser, registerPasskey, sdkFetch, startOperation } from '../helpers/ceremony';
+import { approve, createUser, registerPasskey, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
 import { verifyWebhook } from '../../web-sdk/src/webhooks';
 import type { WebhookEvent } from '../../web-sdk/src/webhooks';
 import { configureWebhook, eventsOf, Receiver } from './harness';
@@ -25,7 +26,7 @@ describe('webhook events', () => {
     expect((await api(`/v1/operations/${cancelled.id}/cancel`, { method: 'POST' })).status).toBe(200);
     // operation.expired: the operation's expiry alarm, run now
     const expired = await startOperation(api, { type: 'AUTHENTICATION', userId: user.id, ttlSeconds: 1 });
-    expect(await runDurableObjectAlarm(env.OPERATIONS.get(env.OPERATIONS.idFromName(expired.id)))).toBe(true);
+    expect(await fireOperationTimer(expired.id)).toBe(true);
     // operation.failed + device.locked (TOO_MANY_FAILED_ATTEMPTS): no user verification
     const failed = await approve(api, authenticator, { type: 'AUTHENTICATION', userId: user.id }, { knobs: { uv: false } });
     expect(failed.finish.status).toBe(400);
@@ -83,5 +84,23 @@ describe('webhook events', () => {
     const [request] = await receiver.waitForRequests(1);
     expect(JSON.parse(request!.body)).toMatchObject({ tenantId: mine.tenant.id, data: { userId: myUser.id } });
     expect(await eventsOf(other.tenant.id)).toEqual([]);
+  });
+
+  it('events are recorded in the batch of the change they report: an assertion whose device was locked meanwhile records operation.cancelled, never operation.completed', async () => {
+    const { tenant, api } = await setupTenant();
+    const receiver = Receiver.create();
+    await configureWebhook(tenant.id, receiver.url());
+    const user = await createUser(api);
+    const { authenticator, deviceId } = await registerPasskey(api, user.id);
+    const op = await startOperation(api, { type: 'AUTHENTICATION', userId: user.id });
+    const { publicKey } = await sdkStart(op);
+    const credential = await authenticator.assert(publicKey as never);
+    // Locked behind the operation's back (no lifecycle hook runs): only the finish batch's guard can see it.
+    await env.DB.prepare("UPDATE devices SET status = 'LOCKED', lock_reason = 'TEST' WHERE id = ?1").bind(deviceId).run();
+    expect((await sdkFetch(op, 'finish', { credential })).status).toBe(409);
+    const types = (await eventsOf(tenant.id)).filter((e) => (JSON.parse(e.payload) as { data: { operationId?: string } }).data.operationId === op.id).map((e) => e.type);
+    expect(types).toEqual(['operation.cancelled']);
+    const audit = await env.DB.prepare('SELECT action FROM audit_events WHERE tenant_id = ?1 AND target_id = ?2 ORDER BY seq').bind(tenant.id, op.id).all<{ action: string }>();
+    expect(audit.results.map((r) => r.action)).toEqual(['operation.started', 'operation.cancelled']);
   });
 });
