@@ -412,6 +412,10 @@ for (const scale of config.scales) {
   }
   await refreshToken();
   if (config.probes > 0 && countersOn && !result.roundTrips) {
+    // Warm the server first (about 400 ceremonies: JIT, and nearly all of the 128 operation shards created),
+    // so the per-step CPU shows a steady ceremony rather than one-time object creation.
+    log('warming up before the per-step probe');
+    await phase(config.types[0], 5, { measure: false });
     log('counting round trips per step');
     result.roundTrips = {};
     for (const type of config.types) result.roundTrips[type] = await probeSteps(type);
