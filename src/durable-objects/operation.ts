@@ -140,8 +140,10 @@ interface OperationHost {
 /** One operation's state machine; an OperationDO (a shard) hosts many, each with its own state and timer. */
 class Operation {
   private op: OperationSnapshot | null | undefined;
-  finishing = false;
+  private finishing = false;
   private waiters = new Set<() => void>();
+  /** Calls running on this operation: while any is, the shard keeps this very object (its flags are the single-finish guard). */
+  calls = 0;
 
   constructor(
     private readonly host: OperationHost,
@@ -151,7 +153,7 @@ class Operation {
 
   /** Nothing in flight: the shard may drop this copy from memory (the stored state stays). */
   get idle(): boolean {
-    return !this.finishing && this.waiters.size === 0;
+    return this.calls === 0 && !this.finishing && this.waiters.size === 0;
   }
 
   private async load(): Promise<OperationSnapshot | null> {
@@ -793,7 +795,7 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
     const due = this.ctx.storage.sql.exec<{ id: string }>('SELECT id FROM ops WHERE due_at <= ? ORDER BY due_at LIMIT 500', now).toArray();
     for (const { id } of due) {
       try {
-        await this.operation(id).alarm();
+        await this.run(id, (op) => op.alarm());
       } catch (error) {
         console.error(JSON.stringify({ msg: 'operation alarm failed', operationId: id, error: error instanceof Error ? error.message : String(error) }));
       }
@@ -807,32 +809,43 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
     }
   }
 
+  /** Runs one call on an operation; the object stays cached (not evicted) until the call ends. */
+  private async run<T>(operationId: string, call: (operation: Operation) => Promise<T>): Promise<T> {
+    const operation = this.operation(operationId);
+    operation.calls++;
+    try {
+      return await call(operation);
+    } finally {
+      operation.calls--;
+    }
+  }
+
   begin(operationId: string, snapshot: OperationSnapshot): Promise<OperationView> {
     if (snapshot.id !== operationId) throw new Error('snapshot of another operation');
-    return this.operation(operationId).begin(snapshot);
+    return this.run(operationId, (op) => op.begin(snapshot));
   }
 
   status(operationId: string, input: { tenantId: string; waitSeconds?: number }): Promise<OperationView | null> {
-    return this.operation(operationId).status(input);
+    return this.run(operationId, (op) => op.status(input));
   }
 
   summary(operationId: string, input: { deviceId: string }): Promise<OperationView | null> {
-    return this.operation(operationId).summary(input);
+    return this.run(operationId, (op) => op.summary(input));
   }
 
   sdkStart(operationId: string, input: { caller: Caller; rpScope?: RpScope; native?: boolean }): Promise<DoResult<SdkStartView>> {
-    return this.operation(operationId).sdkStart(input);
+    return this.run(operationId, (op) => op.sdkStart(input));
   }
 
   sdkFinish(operationId: string, input: { caller: Caller; body: FinishInput }): Promise<DoResult<FinishView>> {
-    return this.operation(operationId).sdkFinish(input);
+    return this.run(operationId, (op) => op.sdkFinish(input));
   }
 
   sdkReject(operationId: string, input: { caller: Caller; native?: boolean }): Promise<DoResult<{ status: OperationStatus }>> {
-    return this.operation(operationId).sdkReject(input);
+    return this.run(operationId, (op) => op.sdkReject(input));
   }
 
   cancel(operationId: string, input: { tenantId: string; reason: string; actor?: string }): Promise<DoResult<OperationView>> {
-    return this.operation(operationId).cancel(input);
+    return this.run(operationId, (op) => op.cancel(input));
   }
 }
