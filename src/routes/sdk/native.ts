@@ -12,7 +12,8 @@ import type { Caller, DoResult, FinishInput, SdkStartView } from '../../durable-
 import { MAX_BODY_BYTES } from '../../middleware/body';
 import { proofUrl } from '../../middleware/device-proof';
 import { getDeviceById } from '../../storage/devices';
-import { operationStub, unwrap } from '../v1/operations';
+import { unwrap } from '../v1/operations';
+import { operationStub } from '../../durable-objects/operation';
 
 export type NativeAction = 'start' | 'finish' | 'reject';
 

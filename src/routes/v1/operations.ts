@@ -15,7 +15,7 @@ import { commonErrors, conflict, IdParam, notFound } from '../../schemas/common'
 import { OperationSchema, StartOperationSchema } from '../../schemas/operations';
 import type { OperationView, StartOperationInput } from '../../schemas/operations';
 import type { DoResult, OperationSnapshot } from '../../durable-objects/operation';
-import { boundOf } from '../../durable-objects/operation';
+import { boundOf, operationStub } from '../../durable-objects/operation';
 import { DEFAULT_POLICY } from '../../domain/policy';
 import type { TenantPolicy } from '../../domain/policy';
 import { toDevice, toStoredCredential, userCredentialsStatement, listUserDevicesStatement } from '../../storage/devices';
@@ -28,8 +28,6 @@ operations.use('*', requireScope('operations'));
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const opPath = z.object({ operationId: IdParam('operationId', 'op_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') });
 
-export { operationStub } from '../../durable-objects/operation';
-import { operationStub } from '../../durable-objects/operation';
 
 /** Turns a Durable Object's refusal into the API error it stands for. */
 export function unwrap<T>(result: DoResult<T>): T {
