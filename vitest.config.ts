@@ -16,6 +16,8 @@ export default defineConfig({
       miniflare: {
         bindings: {
           ADMIN_TOKEN: 'test-admin-token-0123456789abcdef',
+          // A configured deployment: every URL the service hands out comes from here (tests call https://custos.test).
+          PUBLIC_URL: 'https://custos.test',
           ALLOW_LOCAL_WEBHOOKS: 'false',
           // Webhook secrets sealed in D1 under a fresh key; a 2 s attempt timeout keeps the timeout test short.
           WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
@@ -24,6 +26,8 @@ export default defineConfig({
           E2E_KEYS,
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
+        // A D1 database no migration is ever applied to: what a fresh deployment looks like before `migrations apply`.
+        d1Databases: { EMPTY_DB: 'custos-empty' },
         // Outbound fetch goes to an in-process receiver that records webhook requests byte for byte.
         outboundService: webhookReceiver,
       },

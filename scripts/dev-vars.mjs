@@ -1,4 +1,4 @@
-// Creates .dev.vars for local runs: a random ADMIN_TOKEN plus generated signing and E2E keys, kept across restarts.
+// Creates .dev.vars for local runs (a random ADMIN_TOKEN and webhook sealing key, kept across restarts); key sets for tests and benches.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes, webcrypto } from 'node:crypto';
@@ -35,10 +35,13 @@ export async function generateVars() {
   };
 }
 
+/** What local development keeps in .dev.vars. Signing and E2E keys are not among them: the service makes its own in local D1. */
+const DEV_VARS = ['ADMIN_TOKEN', 'WEBHOOK_SECRET_KEY'];
+
 export async function ensureDevVarsAsync(root) {
   const file = join(root, '.dev.vars');
   const existing = existsSync(file) ? parse(readFileSync(file, 'utf8')) : {};
-  const missing = Object.entries(await generateVars()).filter(([k]) => !existing[k]);
+  const missing = Object.entries(await generateVars()).filter(([k]) => DEV_VARS.includes(k) && !existing[k]);
   if (missing.length > 0) {
     const lines = missing.map(([k, v]) => `${k}='${v}'`);
     writeFileSync(file, (existsSync(file) ? readFileSync(file, 'utf8').trimEnd() + '\n' : '') + lines.join('\n') + '\n');

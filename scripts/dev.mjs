@@ -1,6 +1,6 @@
-// `npm run dev`: build assets, apply D1 migrations locally, start `wrangler dev`, bootstrap the demo tenant and print its credentials.
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync, mkdirSync } from 'node:fs';
+// `npm run dev`: `wrangler dev` with the demo on (its [build] step builds the assets and migrates the local D1), then bootstrap the demo tenant and print its credentials.
+import { spawn } from 'node:child_process';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { ensureDevVarsAsync } from './dev-vars.mjs';
 
@@ -8,15 +8,8 @@ const root = new URL('..', import.meta.url).pathname;
 const port = Number(process.env.PORT ?? 8787);
 const base = `http://localhost:${port}`;
 const bin = (name) => join(root, 'node_modules/.bin', name);
-const run = (cmd, args) => {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) process.exit(r.status ?? 1);
-};
 
 const vars = await ensureDevVarsAsync(root);
-if (existsSync(join(root, 'web-sdk/package.json'))) run('npm', ['run', '--silent', 'build', '-w', 'web-sdk']);
-run(process.execPath, [join(root, 'scripts/build-assets.mjs')]);
-run(bin('wrangler'), ['d1', 'migrations', 'apply', 'custos', '--local']);
 
 const wrangler = spawn(bin('wrangler'), ['dev', '--port', String(port), '--ip', '127.0.0.1', '--var', 'DEMO:true', '--var', 'ALLOW_LOCAL_WEBHOOKS:true', ...process.argv.slice(2)], {
   cwd: root,

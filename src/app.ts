@@ -19,11 +19,16 @@ import { wellKnown } from './routes/well-known';
 import { docsPage } from './routes/docs';
 import { demoRouter } from './routes/demo';
 import { bench, benchCounting } from './bench-counters';
+import { allowOriginForBundle, sdkCors } from './middleware/origin';
+import { resolvePublicOrigin } from './domain/public-origin';
+import { MIGRATE_COMMAND_LOCAL } from './storage/schema';
 
 export const app = createRouter();
 
 app.use('*', benchCounting);
 app.use('*', traceId);
+// Relying-party pages on their own origins call /sdk/* (CORS); /v1, /admin and /oauth are server to server: no CORS at all.
+app.use('/sdk/*', sdkCors);
 app.use('/v1/*', jsonBody);
 app.use('/admin/*', jsonBody);
 // Native apps send application/jose envelopes (docs/native-protocol.md); the native handler bounds their size itself.
@@ -38,6 +43,17 @@ app.route('/v1/operations', operations);
 app.route('/v1/webhooks', webhooks);
 app.route('/v1', devices);
 app.route('/sdk/v1', sdk);
+// The SDK bundle is a static asset the worker sees first (wrangler.toml run_worker_first) to answer CORS for RP pages.
+app.get('/sdk/custos.js', async (c) => {
+  await allowOriginForBundle(c);
+  if (!c.env.ASSETS) throw new ApiError('NOT_FOUND', 'No static assets are bound (run the build).');
+  const asset = await c.env.ASSETS.fetch(new Request(new URL('/sdk/custos.js', 'https://assets.invalid'), { headers: c.req.raw.headers }));
+  const response = new Response(asset.body, asset);
+  c.res.headers.forEach((value, name) => {
+    if (name.startsWith('access-control-') || name === 'vary') response.headers.set(name, value);
+  });
+  return response;
+});
 app.route('/', wellKnown);
 // Demo relying party at / and /demo/*: answers 404 unless DEMO=true (local development only).
 app.route('/', demoRouter(app));
@@ -60,7 +76,8 @@ app.openAPIRegistry.registerPath({
 app.doc31('/openapi.json', (c) => ({
   openapi: '3.1.0',
   info: { title: 'Custos API', version: '1.0.0', description: 'Identity store and device-bound strong customer authentication. Errors are RFC 9457 problem+json with a stable `code`.' },
-  servers: [{ url: new URL(c.req.url).origin }],
+  // From PUBLIC_URL (or a loopback request in local development), never from a public Host header.
+  servers: ((o) => (o.ok ? [{ url: o.origin }] : []))(resolvePublicOrigin(c.env.PUBLIC_URL, c.req.url)),
 }));
 app.get('/docs', docsPage);
 
@@ -73,6 +90,11 @@ app.onError((error, c) => {
     const status = error.status;
     const code = status === 415 ? 'UNSUPPORTED_MEDIA_TYPE' : status === 413 ? 'PAYLOAD_TOO_LARGE' : status === 400 ? 'MALFORMED_JSON' : status === 405 ? 'METHOD_NOT_ALLOWED' : 'INTERNAL';
     return problemResponse(c, new ApiError(code));
+  }
+  // A schema that is not there yet (migrations not applied) is the operator's to fix: say exactly how.
+  if (error instanceof Error && /no such (table|column)/.test(error.message)) {
+    console.error(JSON.stringify({ level: 'error', traceId: c.get('traceId'), message: 'D1 schema missing: migrations not applied', cause: error.message }));
+    return problemResponse(c, new ApiError('MIGRATIONS_PENDING', `The D1 migrations are not applied. Run: ${MIGRATE_COMMAND_LOCAL} (or --remote for a deployed database).`));
   }
   // Internal causes are logged with the trace id, never sent.
   console.error(JSON.stringify({ level: 'error', traceId: c.get('traceId'), message: error instanceof Error ? error.message : String(error), stack: error instanceof Error ? error.stack : undefined }));

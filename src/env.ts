@@ -9,7 +9,7 @@ export interface Bindings {
   WEBHOOKS: DurableObjectNamespace<import('./durable-objects/webhook-delivery').WebhookDeliveryDO>;
   ASSETS?: Fetcher;
   ADMIN_TOKEN?: string;
-  /** Issuer of result tokens; defaults to the request's origin. */
+  /** The service's public origin: every URL and identifier it hands out. Required outside local development. */
   PUBLIC_URL?: string;
   /** ES256 private JWKs (JSON array, newest first) that sign result tokens. */
   SIGNING_KEYS?: string;
@@ -34,6 +34,8 @@ export interface AuthContext {
 export interface Variables {
   traceId: string;
   auth: AuthContext;
+  /** The Origin of a cross-origin browser call to /sdk/* (src/middleware/origin.ts), once the CORS middleware saw it. */
+  corsOrigin?: string;
 }
 
 export interface AppEnv {

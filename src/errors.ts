@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   ENVELOPE_BINDING_MISMATCH: { status: 401, title: 'The envelope was made for another request' },
   UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
   INSUFFICIENT_SCOPE: { status: 403, title: 'The token lacks the scope this call needs' },
+  ORIGIN_NOT_ALLOWED: { status: 403, title: 'This web origin may not call the SDK API for this tenant' },
   NOT_FOUND: { status: 404, title: 'Not found' },
   TENANT_NOT_FOUND: { status: 404, title: 'Tenant not found' },
   CLIENT_NOT_FOUND: { status: 404, title: 'API client not found' },
@@ -44,6 +45,11 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported Content-Type' },
   NATIVE_ENVELOPE_REQUIRED: { status: 415, title: 'This operation must be answered with an application/jose envelope' },
   INTERNAL: { status: 500, title: 'Internal error' },
+  // The deployment is not ready for the request (configuration or schema missing): an operator fixes it, a client retries later.
+  PUBLIC_URL_NOT_CONFIGURED: { status: 503, title: 'The service has no public URL configured' },
+  SIGNING_KEYS_NOT_CONFIGURED: { status: 503, title: 'The service has no result-token signing key configured' },
+  E2E_KEYS_NOT_CONFIGURED: { status: 503, title: 'The service has no E2E key configured for native devices' },
+  MIGRATIONS_PENDING: { status: 503, title: 'The database schema is not up to date' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -64,6 +64,7 @@ export function buildFrozenWorker(root, buildDir) {
   if (read.status !== 0) throw new Error(`reading wrangler.toml failed:\n${read.stderr}`);
   const raw = JSON.parse(read.stdout);
   delete raw.assets;
+  delete raw.build; // the bench bundles its own snapshot: wrangler's custom build step is not for it
   for (const db of raw.d1_databases ?? []) db.migrations_dir = join(root, db.migrations_dir ?? 'migrations');
   const buildConfig = join(buildDir, 'build.json');
   writeFileSync(buildConfig, JSON.stringify({ ...raw, main: join(root, raw.main) }, null, 2));

@@ -16,6 +16,7 @@ import { authenticationOptions, coseToJwk, registrationOptions, verifyAssertion,
 import { publicDeviceJwk, verifyDeviceBinding } from '../domain/device-key';
 import { verifyApproval } from '../domain/native-envelope';
 import { signResultToken } from '../domain/result-token';
+import { requireKeySet } from '../services/keys';
 import type { OperationView } from '../schemas/operations';
 import type { AuditEntry } from '../storage/audit';
 import { auditHeadFrom, auditHeadStatement, commitWithAudit } from '../storage/audit';
@@ -232,7 +233,11 @@ class Operation {
   /** Loads the operation for an SDK call, refusing unknown, foreign and final ones in a fixed order. */
   private async forCaller(caller: Caller): Promise<DoResult<OperationSnapshot>> {
     let op = await this.load();
-    if (!op || !this.authorised(op, caller)) return fail('OPERATION_NOT_FOUND', 'No such operation for these credentials.');
+    if (!op || !this.authorised(op, caller)) {
+      // A token that does not open this operation is a failed authentication: the same answer whether the id exists.
+      if (caller.kind === 'sdk') return fail('UNAUTHENTICATED', 'The sdk token is not valid for this operation.');
+      return fail('OPERATION_NOT_FOUND', 'No such operation for these credentials.');
+    }
     if (!isFinal(op.status) && Date.now() >= Date.parse(op.expiresAt)) op = await this.expire();
     if (isFinal(op.status)) return fail('OPERATION_FINAL', `The operation is ${op.status}.`, { operationStatus: op.status });
     return { ok: true, value: op };
@@ -531,7 +536,8 @@ class Operation {
       // RFC 8176: a native device reports how it verified the user (face, fpt, pin); a passkey's UV flag says only "user".
       const uv = success.kind === 'assertion' ? undefined : success.userVerification;
       const amr = uv ? ['hwk', uv] : ['hwk', 'user'];
-      const token = await signResultToken(this.env.SIGNING_KEYS, {
+      // Start refused already when no key exists; generated keys are only read here, never made (no request to vouch for it).
+      const token = await signResultToken(await requireKeySet(this.env, 'SIGNING_KEYS', { generate: false }), {
         issuer: op.issuer, tenantId: op.tenantId, userId: op.userId, operationId: op.id, operationType: op.type, deviceId: success.deviceId,
         amr, txn: op.transaction ?? (op.transactions ? { transactions: op.transactions } : undefined), doc: op.document,
         evidence: success.evidence, issuedAt: Math.floor(now.getTime() / 1000),

@@ -5,6 +5,7 @@ import type { AppEnv } from '../env';
 import { ApiError } from '../errors';
 import { isId } from '../domain/ids';
 import { getDeviceById } from '../storage/devices';
+import { proofTargetUrl } from './origin';
 import type { Device } from '../storage/devices';
 
 export const DEVICE_PROOF_TYPE = 'device-proof+jwt';
@@ -63,6 +64,6 @@ export async function verifyDeviceProof(db: D1Database, input: { proof: string; 
 export const requireDeviceProof = createMiddleware<AppEnv & { Variables: DeviceProofVariables }>(async (c, next) => {
   const match = c.req.header('authorization')?.match(/^Device ([A-Za-z0-9_.-]+)$/);
   if (!match?.[1]) refuse('Send Authorization: Device <proof>.');
-  c.set('device', await verifyDeviceProof(c.env.DB, { proof: match[1], method: c.req.method, url: c.req.url, now: Math.floor(Date.now() / 1000) }));
+  c.set('device', await verifyDeviceProof(c.env.DB, { proof: match[1], method: c.req.method, url: proofTargetUrl(c), now: Math.floor(Date.now() / 1000) }));
   await next();
 });

@@ -9,7 +9,7 @@ import type { AppEnv, Bindings } from '../env';
 import { ApiError } from '../errors';
 import { isId } from '../domain/ids';
 import { requireAdmin } from '../middleware/auth';
-import { publicBase } from './v1/operations';
+import { publicOriginOf } from '../middleware/origin';
 
 /** The worker's own fetch: the demo backend reaches /admin, /oauth and /v1 through it, like any relying party would over HTTP. */
 export interface SelfFetch {
@@ -115,7 +115,8 @@ export function demoRouter(api: SelfFetch): Hono<AppEnv> {
     if (!adminToken) throw new Error('demo: ADMIN_TOKEN is not configured (npm run dev writes it into .dev.vars)');
     const admin = (path: string, body: unknown): Promise<Response> =>
       call(c, `/admin/v1${path}`, { method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    const url = new URL(c.req.url);
+    // The tenant names the service's public origin (PUBLIC_URL, or this loopback host in local development).
+    const url = new URL(publicOriginOf(c).origin);
     const rpId = rpIdFor(url.hostname);
     const tenant = await expectOk<{ id: string }>(
       await admin('/tenants', {
@@ -185,7 +186,7 @@ export function demoRouter(api: SelfFetch): Hono<AppEnv> {
 
   demo.get('/demo/api/config', async (c) => {
     const { state } = await ensureState(c);
-    return c.json({ tenantId: state.tenantId, name: DEMO_NAME, rpId: rpIdFor(new URL(c.req.url).hostname) });
+    return c.json({ tenantId: state.tenantId, name: DEMO_NAME, rpId: rpIdFor(new URL(publicOriginOf(c).origin).hostname) });
   });
 
   const userBody = z.strictObject({ name: z.string().trim().min(1).max(64) });
@@ -284,7 +285,7 @@ export function demoRouter(api: SelfFetch): Hono<AppEnv> {
       const jwks = await expectOk<JSONWebKeySet>(await call(c, '/.well-known/jwks.json', { method: 'GET' }), 'the JWKS');
       // What every relying party checks: signature by a published key, issuer, audience, type.
       await jwtVerify(token, createLocalJWKSet(jwks), {
-        algorithms: ['ES256'], issuer: publicBase(c.env, c.req.url), audience: state.tenantId, typ: 'custos-result+jwt',
+        algorithms: ['ES256'], issuer: publicOriginOf(c).origin, audience: state.tenantId, typ: 'custos-result+jwt',
       });
       checks.push({ check: 'ES256 signature by a key in /.well-known/jwks.json, iss, aud = tenant, typ', ok: true });
     } catch {

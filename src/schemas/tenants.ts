@@ -1,10 +1,26 @@
 // Wire schemas of the operator API: tenants, their policy and API clients.
 import { z } from '@hono/zod-openapi';
 
+/** A URL zod's own check already refused still reaches refinements (zod 4): parse defensively, never throw. */
+function parsedUrl(value: string): URL | null {
+  try {
+    return new URL(value);
+  } catch {
+    return null;
+  }
+}
+
 const origin = z.string().url().refine((o) => {
-  const u = new URL(o);
+  const u = parsedUrl(o);
+  if (!u) return false;
   return (u.protocol === 'https:' || u.hostname === 'localhost' || u.hostname === '127.0.0.1') && u.pathname === '/' && !u.search && !u.hash && !u.username;
 }, 'an origin is https://host[:port] (http only for localhost)');
+
+const webOrigins = z
+  .array(origin)
+  .min(1)
+  .max(20)
+  .openapi({ description: 'Web origins whose pages may call /sdk/v1 and load the SDK bundle (CORS). Defaults to `origins`.' });
 
 const rpId = z.string().min(1).max(253).regex(/^(localhost|([a-z0-9-]+\.)+[a-z0-9-]+)$/, 'a registrable domain such as bank.example');
 
@@ -32,6 +48,7 @@ export const TenantSchema = z
     rpId: z.string(),
     rpName: z.string(),
     origins: z.array(z.string()),
+    allowedOrigins: z.array(z.string()).openapi({ description: 'Web origins allowed to call /sdk/v1 (CORS): the configured list, else `origins`.' }),
     branding: z.object({ name: z.string().optional(), logoUrl: z.string().optional(), primaryColor: z.string().optional() }),
     webhook: z.object({ url: z.string(), disabled: z.boolean().optional() }).optional(),
     policy: z.object({ maxFailedAttempts: z.number(), operationTtlSeconds: z.number(), deviceBoundOnly: z.boolean(), requireScaForNewDevice: z.boolean() }),
@@ -46,6 +63,7 @@ export const CreateTenantSchema = z
     rpId,
     rpName: z.string().min(1).max(128).optional(),
     origins: z.array(origin).min(1).max(20),
+    allowedOrigins: webOrigins.optional(),
     branding: BrandingSchema.optional(),
     policy: PolicySchema.optional(),
   })
@@ -57,6 +75,7 @@ export const PatchTenantSchema = z
     rpId: rpId.optional(),
     rpName: z.string().min(1).max(128).optional(),
     origins: z.array(origin).min(1).max(20).optional(),
+    allowedOrigins: webOrigins.nullable().optional(),
     branding: BrandingSchema.optional(),
     policy: PolicySchema.optional(),
   })

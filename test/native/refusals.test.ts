@@ -191,13 +191,13 @@ describe('native envelopes: refused with their code, nothing written', () => {
     await expectStillCompletable(t);
   });
 
-  it('a registration whose ath is not the activation code’s hash → 404 OPERATION_NOT_FOUND, no device', async () => {
+  it('a registration whose ath is not the activation code’s hash → 401 UNAUTHENTICATED (a forged token), no device', async () => {
     const { api, tenant } = await setupTenant();
     const user = await createUser(api);
     const op = await startOperation(api, { type: 'REGISTRATION', userId: user.id });
     const keyPair = await generateDeviceKey();
     const call = await nativeClient().prepare({ signer: { kind: 'new-key', keyPair, activationToken: `${op.sdk.token}x` }, tenantId: tenant.id, operationId: op.id, action: 'start' });
-    await expectProblem(await postJose(call.url, call.envelope), 404, 'OPERATION_NOT_FOUND');
+    await expectProblem(await postJose(call.url, call.envelope), 401, 'UNAUTHENTICATED');
     expect(((await (await api(`/v1/operations/${op.id}`)).json()) as { status: string }).status).toBe('PENDING');
     expect(await countRows('devices', 'tenant_id = ?1', tenant.id)).toBe(0);
   });

@@ -61,7 +61,7 @@ describe('OperationDO: a final state never changes', () => {
     expect(await getOperation(api, op.id)).toEqual(first);
   });
 
-  it('API.md §2: another operation’s sdk token → 404 OPERATION_NOT_FOUND and nothing changes on either', async () => {
+  it('API.md §2: another operation’s sdk token → 401 UNAUTHENTICATED and nothing changes on either', async () => {
     const { api, userId, op: a, credential } = await pendingRegistration();
     const b = await startOperation(api, { type: 'REGISTRATION', userId });
     const before = { a: await getOperation(api, a.id), b: await getOperation(api, b.id) };
@@ -69,9 +69,9 @@ describe('OperationDO: a final state never changes', () => {
     expect(before.b.status).toBe('PENDING');
 
     const crossed = { id: a.id, sdk: { token: b.sdk.token } };
-    await expectProblem(await sdkFetch(crossed, 'finish', { credential }), 404, 'OPERATION_NOT_FOUND');
-    await expectProblem(await sdkFetch(crossed, 'start'), 404, 'OPERATION_NOT_FOUND');
-    await expectProblem(await sdkFetch(crossed, 'reject'), 404, 'OPERATION_NOT_FOUND');
+    await expectProblem(await sdkFetch(crossed, 'finish', { credential }), 401, 'UNAUTHENTICATED');
+    await expectProblem(await sdkFetch(crossed, 'start'), 401, 'UNAUTHENTICATED');
+    await expectProblem(await sdkFetch(crossed, 'reject'), 401, 'UNAUTHENTICATED');
     expect(await getOperation(api, a.id)).toEqual(before.a);
     expect(await getOperation(api, b.id)).toEqual(before.b);
     expect(await historyRow(a.id)).toMatchObject({ status: 'PENDING' });
@@ -81,11 +81,23 @@ describe('OperationDO: a final state never changes', () => {
     expect((await sdkFetch(a, 'finish', { credential })).status).toBe(200);
   });
 
-  it('API.md §2: no token, or an unknown operation id → 401 / 404', async () => {
+  it('authentication before lookup: no token, a garbled or forged one → 401 UNAUTHENTICATED whatever the operation id', async () => {
     const { op, credential } = await pendingRegistration();
-    await expectProblem(await sdkFetch({ id: op.id, sdk: { token: '' } }, 'finish', { credential }), 401, 'UNAUTHENTICATED');
-    await expectProblem(await sdkFetch({ id: 'op_00000000000000000000000000000000', sdk: op.sdk }, 'finish', { credential }), 404, 'OPERATION_NOT_FOUND');
-    await expectProblem(await sdkFetch({ id: 'nonsense', sdk: op.sdk }, 'finish', { credential }), 404, 'OPERATION_NOT_FOUND');
+    const unknownId = 'op_00000000000000000000000000000000';
+    const forged = `sdk_${'A'.repeat(43)}`;
+    for (const id of [op.id, unknownId, 'nonsense']) {
+      for (const token of ['', 'x', forged, '%%%not-a-token%%%']) {
+        for (const action of ['start', 'finish', 'reject'] as const) {
+          const res = await sdkFetch({ id, sdk: { token } }, action, action === 'finish' ? { credential } : {});
+          const problem = await expectProblem(res, 401, 'UNAUTHENTICATED');
+          expect(problem.detail).not.toMatch(/not found|no such/i);
+        }
+      }
+    }
+    // The real token on an id that does not exist: also 401 (the token does not open it), never a 404 that confirms ids.
+    await expectProblem(await sdkFetch({ id: unknownId, sdk: op.sdk }, 'finish', { credential }), 401, 'UNAUTHENTICATED');
+    await expectProblem(await sdkFetch({ id: 'nonsense', sdk: op.sdk }, 'finish', { credential }), 401, 'UNAUTHENTICATED');
+    expect(await historyRow(op.id)).toMatchObject({ status: 'PENDING' });
   });
 });
 

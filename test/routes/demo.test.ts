@@ -20,7 +20,8 @@ async function demoFetch(path: string, init: DemoInit = {}): Promise<Response> {
   if (json !== undefined) headers.set('content-type', 'application/json');
   const request = new Request(`${origin}${path}`, { ...rest, headers, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
   const ctx = createExecutionContext();
-  const response = await app.fetch(request, { ...env, DEMO: demo ? 'true' : 'false' }, ctx);
+  // As `npm run dev` runs it: local development, no PUBLIC_URL, the page's loopback origin stands in.
+  const response = await app.fetch(request, { ...env, PUBLIC_URL: undefined, DEMO: demo ? 'true' : 'false' }, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }

@@ -9,7 +9,7 @@ import { requireAdmin } from '../../middleware/auth';
 import { commonErrors, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery } from '../../schemas/common';
 import { ClientSchema, ClientWithSecretSchema, CreateClientSchema, CreateTenantSchema, PatchTenantSchema, TenantSchema } from '../../schemas/tenants';
 import type { Tenant } from '../../storage/tenants';
-import { getTenant, insertTenantStatement, listTenants, updateTenantStatement } from '../../storage/tenants';
+import { getTenant, insertTenantStatement, listTenants, replaceWebOriginsStatements, updateTenantStatement, webOriginsOf } from '../../storage/tenants';
 import type { ApiClient } from '../../storage/clients';
 import { getClient, insertClientStatement, listClients, revokeClientStatements } from '../../storage/clients';
 import { commitWithAudit } from '../../storage/audit';
@@ -25,7 +25,7 @@ const tenantPath = z.object({ tenantId: IdParam('tenantId', 'ten_01jd5m3k6v8w9x0
 export async function tenantView(db: D1Database, tenant: Tenant): Promise<z.infer<typeof TenantSchema>> {
   const webhook = await getWebhookView(db, tenant.id);
   return {
-    id: tenant.id, name: tenant.name, rpId: tenant.rpId, rpName: tenant.rpName, origins: tenant.origins,
+    id: tenant.id, name: tenant.name, rpId: tenant.rpId, rpName: tenant.rpName, origins: tenant.origins, allowedOrigins: webOriginsOf(tenant),
     branding: tenant.branding, ...(webhook ? { webhook } : {}), policy: tenant.policy, createdAt: tenant.createdAt, updatedAt: tenant.updatedAt,
   };
 }
@@ -54,9 +54,10 @@ tenants.openapi(
     const at = new Date().toISOString();
     const tenant: Tenant = {
       id: newId('ten'), name: input.name, rpId: input.rpId, rpName: input.rpName ?? input.name, origins: input.origins,
+      allowedOrigins: input.allowedOrigins ?? null,
       branding: input.branding ?? {}, policy: { ...DEFAULT_POLICY, ...input.policy }, createdAt: at, updatedAt: at,
     };
-    await commitWithAudit(c.env.DB, tenant.id, [insertTenantStatement(c.env.DB, tenant)], [
+    await commitWithAudit(c.env.DB, tenant.id, [insertTenantStatement(c.env.DB, tenant), ...replaceWebOriginsStatements(c.env.DB, tenant)], [
       { actor: 'admin', action: 'tenant.created', targetType: 'tenant', targetId: tenant.id, data: { rpId: tenant.rpId, policy: tenant.policy } },
     ], at);
     c.header('location', `/admin/v1/tenants/${tenant.id}`);
@@ -107,11 +108,13 @@ tenants.openapi(
       rpId: patch.rpId ?? current.rpId,
       rpName: patch.rpName ?? current.rpName,
       origins: patch.origins ?? current.origins,
+      // Merge patch: null goes back to the default (the passkey origins), absent keeps what was set.
+      allowedOrigins: patch.allowedOrigins === undefined ? current.allowedOrigins : patch.allowedOrigins,
       branding: patch.branding ? { ...current.branding, ...patch.branding } : current.branding,
       policy: { ...current.policy, ...patch.policy },
       updatedAt: at,
     };
-    await commitWithAudit(c.env.DB, current.id, [updateTenantStatement(c.env.DB, updated)], [
+    await commitWithAudit(c.env.DB, current.id, [updateTenantStatement(c.env.DB, updated), ...replaceWebOriginsStatements(c.env.DB, updated)], [
       { actor: 'admin', action: 'tenant.updated', targetType: 'tenant', targetId: current.id, data: { fields: Object.keys(patch) } },
     ], at);
     return c.json(await tenantView(c.env.DB, updated), 200);

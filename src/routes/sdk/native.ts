@@ -6,11 +6,12 @@ import { ApiError } from '../../errors';
 import { isId, newId } from '../../domain/ids';
 import { publicDeviceJwk } from '../../domain/device-key';
 import { e2eKeyring } from '../../domain/e2e-keys';
+import { allowOriginForOperation, isLocalDevelopment, proofTargetUrl } from '../../middleware/origin';
+import { requireKeySet } from '../../services/keys';
 import type { Checked } from '../../domain/native-envelope';
 import { decryptEnvelope, isJoseMediaType, JOSE_MEDIA_TYPE, MAX_AGE_S, sealReply, tokenHashOfAth, verifyRequest } from '../../domain/native-envelope';
 import type { Caller, DoResult, FinishInput, SdkStartView } from '../../durable-objects/operation';
 import { MAX_BODY_BYTES } from '../../middleware/body';
-import { proofUrl } from '../../middleware/device-proof';
 import { getDeviceById } from '../../storage/devices';
 import { unwrap } from '../v1/operations';
 import { operationStub } from '../../durable-objects/operation';
@@ -47,10 +48,11 @@ async function consumeJti(db: D1Database, input: { scope: string; jti: string; i
 export async function nativeCall(c: Context<AppEnv>, action: NativeAction): Promise<Response> {
   const id = c.req.param('id') ?? '';
   if (!isId(id, 'op')) throw new ApiError('OPERATION_NOT_FOUND', 'No such operation.');
+  await allowOriginForOperation(c, id);
   const buffer = await c.req.arrayBuffer();
   if (buffer.byteLength > MAX_BODY_BYTES) throw new ApiError('PAYLOAD_TOO_LARGE', `The body must be at most ${MAX_BODY_BYTES} bytes.`);
   const now = Math.floor(Date.now() / 1000);
-  const opened = accepted(await decryptEnvelope(new TextDecoder().decode(buffer).trim(), await e2eKeyring(c.env.E2E_KEYS)), now);
+  const opened = accepted(await decryptEnvelope(new TextDecoder().decode(buffer).trim(), await e2eKeyring(await requireKeySet(c.env, 'E2E_KEYS', { generate: isLocalDevelopment(c) }))), now);
 
   const signer = opened.signer;
   const device = signer.kind === 'device' ? await getDeviceById(c.env.DB, signer.deviceId) : null;
@@ -58,7 +60,7 @@ export async function nativeCall(c: Context<AppEnv>, action: NativeAction): Prom
   if (signer.kind === 'device' && !device?.deviceKeyJwk) throw new ApiError('DEVICE_SIGNATURE_INVALID', 'The inner JWS does not verify with the device key.');
   const key = device?.deviceKeyJwk ?? (signer.kind === 'new-key' ? signer.jwk : null);
   if (!key) throw new ApiError('DEVICE_SIGNATURE_INVALID', 'The inner JWS names no key.');
-  const claims = accepted(await verifyRequest(opened.jws, key, { method: 'POST', url: proofUrl(c.req.url), operationId: id, now }), now);
+  const claims = accepted(await verifyRequest(opened.jws, key, { method: 'POST', url: proofTargetUrl(c), operationId: id, now }), now);
 
   let caller: Caller;
   let scope: string;

@@ -11,6 +11,8 @@ import { operationStub } from '../../durable-objects/operation';
 import { verifyDeviceProof } from '../../middleware/device-proof';
 import { getTenant } from '../../storage/tenants';
 import { e2ePublicKey } from '../../domain/e2e-keys';
+import { allowOriginForOperation, allowOriginForTenant, isLocalDevelopment, proofTargetUrl } from '../../middleware/origin';
+import { requireKeySet } from '../../services/keys';
 import { isJoseRequest, nativeCall, sealedForDeviceProof } from './native';
 
 export const sdk = new Hono<AppEnv>();
@@ -22,16 +24,26 @@ async function callerOf(c: Context<AppEnv>): Promise<Caller> {
   if (bearer?.[1]) return { kind: 'sdk', tokenHash: await hashSecret(bearer[1]) };
   const proof = authorization.match(/^Device ([A-Za-z0-9_.-]+)$/);
   if (proof?.[1]) {
-    const device = await verifyDeviceProof(c.env.DB, { proof: proof[1], method: c.req.method, url: c.req.url, now: Math.floor(Date.now() / 1000) });
+    const device = await verifyDeviceProof(c.env.DB, { proof: proof[1], method: c.req.method, url: proofTargetUrl(c), now: Math.floor(Date.now() / 1000) });
     return { kind: 'device', deviceId: device.id };
   }
   throw new ApiError('UNAUTHENTICATED', 'Send Authorization: Bearer <sdk.token> or Device <proof>.');
 }
 
-function operationId(c: Context<AppEnv>): string {
+/**
+ * Who calls, on which operation, from which web origin: authentication comes before any lookup, so a garbled or
+ * forged sdk token gets 401 whatever the id (nothing tells it which operations exist); a cross-origin page must be
+ * an allowed origin of the operation's tenant.
+ */
+async function operationCall(c: Context<AppEnv>): Promise<{ id: string; caller: Caller }> {
+  const caller = await callerOf(c);
   const id = c.req.param('id') ?? '';
-  if (!isId(id, 'op')) throw new ApiError('OPERATION_NOT_FOUND', 'No such operation.');
-  return id;
+  if (!isId(id, 'op')) {
+    if (caller.kind === 'sdk') throw new ApiError('UNAUTHENTICATED', 'The sdk token is not valid for this operation.');
+    throw new ApiError('OPERATION_NOT_FOUND', 'No such operation.');
+  }
+  await allowOriginForOperation(c, id);
+  return { id, caller };
 }
 
 async function jsonObject(c: Context<AppEnv>): Promise<Record<string, unknown>> {
@@ -46,22 +58,24 @@ const FINISH_FIELDS = new Set(['credential', 'deviceKey', 'deviceSignature', 'nu
 
 sdk.get('/config', async (c) => {
   const tenantId = c.req.query('tenant') ?? '';
+  await allowOriginForTenant(c, tenantId);
   const tenant = isId(tenantId, 'ten') ? await getTenant(c.env.DB, tenantId) : null;
   if (!tenant) throw new ApiError('TENANT_NOT_FOUND', 'No such tenant.');
-  const e2eKey = await e2ePublicKey(c.env.E2E_KEYS);
+  // Every field of the contract or a 503 that names the missing key: never a config without its e2eKey.
+  const e2eKey = await e2ePublicKey(await requireKeySet(c.env, 'E2E_KEYS', { generate: isLocalDevelopment(c) }));
+  if (!e2eKey) throw new ApiError('E2E_KEYS_NOT_CONFIGURED', 'E2E_KEYS holds no key.');
   return c.json({
     tenantId: tenant.id,
     branding: { name: tenant.branding.name ?? tenant.name, ...(tenant.branding.logoUrl ? { logoUrl: tenant.branding.logoUrl } : {}), ...(tenant.branding.primaryColor ? { primaryColor: tenant.branding.primaryColor } : {}) },
     rpId: tenant.rpId,
-    ...(e2eKey ? { e2eKey } : {}),
+    e2eKey,
   });
 });
 
 sdk.post('/operations/:id/start', async (c) => {
   // Native apps: the same call as an application/jose envelope (docs/native-protocol.md).
   if (isJoseRequest(c)) return nativeCall(c, 'start');
-  const id = operationId(c);
-  const caller = await callerOf(c);
+  const { id, caller } = await operationCall(c);
   const body = await jsonObject(c);
   const unknown = Object.keys(body).filter((k) => k !== 'rpScope');
   if (unknown.length > 0 || (body.rpScope !== undefined && body.rpScope !== 'tenant' && body.rpScope !== 'service')) {
@@ -75,8 +89,7 @@ sdk.post('/operations/:id/start', async (c) => {
 
 sdk.post('/operations/:id/finish', async (c) => {
   if (isJoseRequest(c)) return nativeCall(c, 'finish');
-  const id = operationId(c);
-  const caller = await callerOf(c);
+  const { id, caller } = await operationCall(c);
   const body = await jsonObject(c);
   const unknown = Object.keys(body).filter((k) => !FINISH_FIELDS.has(k));
   if (unknown.length > 0) {
@@ -93,8 +106,7 @@ sdk.post('/operations/:id/finish', async (c) => {
 
 sdk.post('/operations/:id/reject', async (c) => {
   if (isJoseRequest(c)) return nativeCall(c, 'reject');
-  const id = operationId(c);
-  const caller = await callerOf(c);
+  const { id, caller } = await operationCall(c);
   await jsonObject(c);
   return c.json(unwrap(await operationStub(c.env, id).sdkReject({ caller })));
 });
@@ -110,6 +122,7 @@ sdk.get('/devices/me/operations', async (c) => {
   if (status !== 'PENDING') throw new ApiError('VALIDATION_FAILED', 'Only status=PENDING is supported.', { invalidParams: [{ name: 'status', reason: 'must be PENDING' }] });
   const device = await c.env.DB.prepare('SELECT tenant_id, user_id FROM devices WHERE id = ?1').bind(caller.deviceId).first<{ tenant_id: string; user_id: string }>();
   if (!device) throw new ApiError('UNAUTHENTICATED', 'Unknown device.');
+  await allowOriginForTenant(c, device.tenant_id);
   const rows = await c.env.DB
     .prepare(
       `SELECT id FROM operations WHERE tenant_id = ?1 AND user_id = ?2 AND status = 'PENDING' AND type != 'REGISTRATION'

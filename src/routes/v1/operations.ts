@@ -1,7 +1,6 @@
 // /v1/operations: relying parties start, watch (long-poll) and cancel device operations.
 import { createRoute, z } from '@hono/zod-openapi';
 import { createRouter } from '../../env';
-import type { Bindings } from '../../env';
 import { ApiError } from '../../errors';
 import { newId, isId } from '../../domain/ids';
 import { newSecret, hashSecret } from '../../domain/secrets';
@@ -21,6 +20,9 @@ import type { TenantPolicy } from '../../domain/policy';
 import { toDevice, toStoredCredential, userCredentialsStatement, listUserDevicesStatement } from '../../storage/devices';
 import type { CredentialRow, DeviceRow } from '../../storage/devices';
 import { commitWithAudit } from '../../storage/audit';
+import { serviceRelyingParty } from '../../domain/public-origin';
+import { publicOriginOf } from '../../middleware/origin';
+import { requireKeySet } from '../../services/keys';
 
 export const operations = createRouter();
 operations.use('*', requireScope('operations'));
@@ -35,9 +37,6 @@ export function unwrap<T>(result: DoResult<T>): T {
   throw new ApiError(result.code, result.detail, result.extras ?? {});
 }
 
-export function publicBase(env: Bindings, requestUrl: string): string {
-  return (env.PUBLIC_URL ?? new URL(requestUrl).origin).replace(/\/$/, '');
-}
 
 function numberMatchChoices(correct: string): string[] {
   const choices = new Set([correct]);
@@ -151,7 +150,9 @@ operations.openapi(
       input.type === 'AUTHORISATION' || input.type === 'SIGNATURE' ? await linkedChallenge(boundOf(echo)) : plainChallenge();
     const numberMatch = input.numberMatching ? String(10 + (crypto.getRandomValues(new Uint32Array(1))[0]! % 90)) : undefined;
     const sdkToken = newSecret('sdk');
-    const base = publicBase(c.env, c.req.url);
+    const { origin: base, localDevelopment } = publicOriginOf(c);
+    // Refused before anything is written: an operation that could never sign its result is not started.
+    await requireKeySet(c.env, 'SIGNING_KEYS', { generate: localDevelopment });
     const snapshot: OperationSnapshot = {
       id, tenantId, userId: input.userId, type: input.type, status: 'PENDING', createdAt: now.toISOString(), expiresAt,
       ...(input.deviceId ? { deviceId: input.deviceId } : {}),
@@ -161,7 +162,7 @@ operations.openapi(
       sdkTokenHash: await hashSecret(sdkToken),
       challenge: toB64url(challenge),
       issuer: base,
-      serviceRp: { rpId: new URL(base).hostname, origin: new URL(base).origin },
+      serviceRp: serviceRelyingParty(base),
       rp: { rpId: tenant.rp_id, rpName: tenant.rp_name, origins: JSON.parse(tenant.origins) as string[] },
       policy,
       userName: user.external_ref ?? input.userId,
