@@ -1,5 +1,5 @@
 // White-label authenticator PWA: registers this device from a relying party's link, then lists and answers its pending operations.
-import { createCustos, confirmIn, formatAmount, CustosError } from '/sdk/custos.js';
+import { createCustos, confirmIn, formatAmount, CustosError, localhostUrlFor } from '/sdk/custos.js';
 
 const BASE = location.origin;
 /** How often the pending list is fetched while the app is open and visible. */
@@ -146,8 +146,12 @@ function describe(error) {
         return `This request is already ${(STATUS_LABELS[error.problem?.operationStatus] ?? 'finished').toLowerCase()}.`;
       case 'VERIFICATION_FAILED':
         return 'The passkey could not be verified. The request has failed.';
-      case 'NOT_ALLOWED':
-        return 'The browser refused the passkey: this device may already hold a passkey of this customer for this site.';
+      case 'ALREADY_REGISTERED':
+        return 'This device already holds a passkey of this customer for this site.';
+      case 'RP_ID_MISMATCH':
+        return localhostUrlFor(location.href)
+          ? `Passkeys need a domain name, not an IP address. Open ${localhostUrlFor(location.href)} instead.`
+          : 'This page may not use passkeys of this service (its address does not match). Open the link you were given.';
       case 'NOT_SUPPORTED':
         return 'This browser cannot use passkeys.';
       case 'NETWORK':
@@ -606,4 +610,8 @@ if ('serviceWorker' in navigator) {
   navigator.serviceWorker.register('/app/sw.js', { scope: '/app/' }).catch(() => undefined);
 }
 $('offline').hidden = navigator.onLine;
+// wrangler prints http://127.0.0.1:…: say at once that passkeys need a domain, before any prompt fails obscurely.
+if (localhostUrlFor(location.href)) {
+  showError(`Passkeys need a domain name, not an IP address. Open ${localhostUrlFor(location.origin + location.pathname)} instead.`);
+}
 if (!takeLinkFromUrl()) goHome();

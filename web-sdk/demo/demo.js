@@ -1,5 +1,5 @@
 // Demo Bank page: asks its backend (/demo/api) to start operations and runs the passkey side with the Custos web SDK.
-import { createCustos, confirmIn, formatAmount, CustosError } from '/sdk/custos.js';
+import { createCustos, confirmIn, formatAmount, CustosError, localhostUrlFor } from '/sdk/custos.js';
 
 const FINAL = new Set(['COMPLETED', 'REJECTED', 'FAILED', 'CANCELLED', 'EXPIRED']);
 /** API.md: authorisedBy must be a COMPLETED AUTHENTICATION from the last 5 minutes. */
@@ -42,8 +42,8 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function describeError(error) {
   if (error instanceof CustosError) {
-    if (error.code === 'NOT_ALLOWED') {
-      return 'NOT_ALLOWED: the browser refused. Its passkey provider may already hold a passkey of this customer for this site (e.g. made in the authenticator app).';
+    if (error.code === 'ALREADY_REGISTERED') {
+      return 'ALREADY_REGISTERED: this browser\'s passkey provider already holds a passkey of this customer for this site (e.g. made in the authenticator app).';
     }
     return `${error.code}: ${error.message}${error.traceId ? ` (trace ${error.traceId})` : ''}`;
   }

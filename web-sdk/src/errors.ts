@@ -4,8 +4,13 @@ import type { ProblemDetails } from './types.js';
 export type CustosErrorCode =
   /** The user dismissed the browser's passkey prompt (NotAllowedError / AbortError). */
   | 'USER_CANCELLED'
-  /** The browser refused the ceremony (SecurityError, InvalidStateError: e.g. already registered). */
-  | 'NOT_ALLOWED'
+  /**
+   * The page's origin may not use this relying party (SecurityError): the rpId is not the page's host or a parent
+   * domain of it, or the page is opened on an IP address (http://127.0.0.1: open http://localhost instead).
+   */
+  | 'RP_ID_MISMATCH'
+  /** The authenticator already holds a passkey of this user for this relying party (InvalidStateError at registration). */
+  | 'ALREADY_REGISTERED'
   /** No WebAuthn in this browser, or no authenticator that can do what is asked. */
   | 'NOT_SUPPORTED'
   /** Any other failure inside the browser's WebAuthn call. */
@@ -77,13 +82,34 @@ export function fromWebAuthnError(error: unknown): CustosError {
     case 'NotAllowedError':
     case 'AbortError':
       return new CustosError('USER_CANCELLED', message || 'The user cancelled the passkey prompt', { cause: error });
-    case 'SecurityError':
+    case 'SecurityError': {
+      const localhost = localhostUrlFor(globalThis.location?.href);
+      const hint = localhost ? ` Passkeys need a domain name, not an IP address: open ${localhost}` : '';
+      return new CustosError('RP_ID_MISMATCH', `${message || 'This page may not use passkeys of this relying party'}.${hint}`, { cause: error });
+    }
     case 'InvalidStateError':
-      return new CustosError('NOT_ALLOWED', message || 'The browser refused the passkey ceremony', { cause: error });
+      return new CustosError('ALREADY_REGISTERED', message || 'This authenticator already holds a passkey of this user', { cause: error });
     case 'NotSupportedError':
     case 'ConstraintError':
       return new CustosError('NOT_SUPPORTED', message || 'No authenticator supports this request', { cause: error });
     default:
       return new CustosError('WEBAUTHN_FAILED', message || 'The passkey ceremony failed', { cause: error });
   }
+}
+
+/**
+ * The same page on `localhost` when it is opened on a loopback IP (127.0.0.1, [::1]), else null. WebAuthn refuses IP
+ * addresses as relying parties, so a page opened from wrangler's printed http://127.0.0.1 URL must say so up front.
+ */
+export function localhostUrlFor(href: string | undefined): string | null {
+  if (!href) return null;
+  let url: URL;
+  try {
+    url = new URL(href);
+  } catch {
+    return null;
+  }
+  if (!/^127(\.\d{1,3}){3}$/.test(url.hostname) && url.hostname !== '[::1]') return null;
+  url.hostname = 'localhost';
+  return url.href;
 }

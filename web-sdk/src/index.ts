@@ -4,7 +4,7 @@ export type { ApproveOptions, CustosClient, CustosOptions, NumberMatchOptions, R
 export { createDeviceProof } from './device-proof.js';
 export type { DeviceCredential, DeviceProofOptions } from './device-proof.js';
 export type { FetchLike } from './http.js';
-export { CustosError } from './errors.js';
+export { CustosError, localhostUrlFor } from './errors.js';
 export type { CustosErrorCode } from './errors.js';
 export { generateDeviceKeyPair } from './device-key.js';
 export type { DeviceKeyJwk } from './device-key.js';

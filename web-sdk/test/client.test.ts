@@ -450,8 +450,8 @@ describe('errors', () => {
   const browserCases: Array<{ name: string; code: CustosErrorCode }> = [
     { name: 'NotAllowedError', code: 'USER_CANCELLED' },
     { name: 'AbortError', code: 'USER_CANCELLED' },
-    { name: 'SecurityError', code: 'NOT_ALLOWED' },
-    { name: 'InvalidStateError', code: 'NOT_ALLOWED' },
+    { name: 'SecurityError', code: 'RP_ID_MISMATCH' },
+    { name: 'InvalidStateError', code: 'ALREADY_REGISTERED' },
     { name: 'NotSupportedError', code: 'NOT_SUPPORTED' },
     { name: 'UnknownError', code: 'WEBAUTHN_FAILED' },
   ];
