@@ -71,7 +71,7 @@ export function registerSdkDocs(app: OpenAPIHono<AppEnv>): void {
       200: { description: 'Started', content: { 'application/json': { schema: z.object({ operation: SdkOperation, publicKey: z.record(z.string(), z.unknown()) }) } } },
       400: problem('VALIDATION_FAILED; for envelopes ENVELOPE_MALFORMED, E2E_KEY_UNKNOWN, ENVELOPE_UNREADABLE'),
       ...operationCallErrors,
-      409: problem('OPERATION_FINAL (with operationStatus), OPERATION_CONFLICT'),
+      409: problem('OPERATION_FINAL (with operationStatus), OPERATION_CONFLICT, DEVICE_NOT_NATIVE (an envelope from a passkey device)'),
       503: problem('PUBLIC_URL_NOT_CONFIGURED: a service-scoped registration needs the service rpId'),
     },
   });
@@ -103,7 +103,7 @@ export function registerSdkDocs(app: OpenAPIHono<AppEnv>): void {
       200: { description: 'Final status (and the new device id after a REGISTRATION)', content: { 'application/json': { schema: z.object({ status: z.string(), deviceId: z.string().optional() }) } } },
       400: problem('VERIFICATION_FAILED (any failed check: the operation is FAILED and the device charged one attempt), VALIDATION_FAILED, MALFORMED_JSON; for envelopes ENVELOPE_MALFORMED, E2E_KEY_UNKNOWN, ENVELOPE_UNREADABLE'),
       ...operationCallErrors,
-      409: problem('OPERATION_FINAL, OPERATION_CONFLICT, DEVICE_NOT_ACTIVE, USER_NOT_ACTIVE'),
+      409: problem('OPERATION_FINAL, OPERATION_CONFLICT, DEVICE_NOT_ACTIVE, USER_NOT_ACTIVE, DEVICE_NOT_NATIVE'),
       503: problem('SIGNING_KEYS_NOT_CONFIGURED: a deployed worker without SIGNING_KEYS cannot sign the result token'),
     },
   });
