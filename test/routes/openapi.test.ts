@@ -41,6 +41,10 @@ describe('GET /openapi.json', () => {
     ).toBe(true);
   });
 
+  it('commits a placeholder server, never the host the snapshot was taken on', () => {
+    expect((snapshot as unknown as Document).servers).toEqual([{ url: 'https://custos.example.com', description: 'your PUBLIC_URL' }]);
+  });
+
   it('gives every path and method a unique camelCase operationId, a summary, a description and a described tag', async () => {
     const doc = await served();
     const ops = operations(doc);

@@ -52,7 +52,7 @@ users.openapi(
     method: 'post', path: '/', tags: ['Users'], operationId: 'createUser', summary: 'Create a user', middleware: [idempotent] as const,
     description: 'Adds a user to the identity store, with an optional `externalRef` (unique per tenant: your own customer number) and '
       + 'string attributes (keys `^[A-Za-z0-9_.-]{1,64}$`, values ≤ 1024 characters, ≤ 100 per user). Answers 201 with `Location`. '
-      + 'Takes an `Idempotency-Key` (docs/idempotency.md).',
+      + 'Takes an `Idempotency-Key` (docs/concepts.md#idempotency).',
     security: [{ oauth2: ['users'] }],
     request: { body: body(CreateUserSchema, true), headers: z.object({ 'idempotency-key': z.string().optional() }) },
     responses: { 201: json(UserSchema, 'Created'), ...commonErrors, ...conflict('EXTERNAL_REF_TAKEN, IDEMPOTENCY_KEY_IN_USE'), ...idempotencyReused },
