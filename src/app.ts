@@ -6,7 +6,7 @@ import { traceId } from './middleware/trace';
 import { jsonBody } from './middleware/body';
 import { tenants } from './routes/admin/tenants';
 import { webhooksAdmin } from './routes/admin/webhooks';
-import { oauth } from './routes/oauth';
+import { oauth, registerOAuthDocs } from './routes/oauth';
 import { users } from './routes/v1/users';
 import { audit } from './routes/v1/audit';
 import { operations } from './routes/v1/operations';
@@ -16,7 +16,8 @@ import { sdk } from './routes/sdk/operations';
 import { registerSdkDocs } from './routes/sdk/openapi';
 import { isJoseRequest } from './routes/sdk/native';
 import { wellKnown } from './routes/well-known';
-import { docsPage } from './routes/docs';
+import { docsPage, OPENAPI_INFO, OPENAPI_TAGS } from './routes/docs';
+import { registerWellKnownDocs } from './routes/well-known-docs';
 import { demoRouter } from './routes/demo';
 import { bench, benchCounting } from './bench-counters';
 import { allowOriginForBundle, sdkCors } from './middleware/origin';
@@ -66,16 +67,15 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'oauth2', {
 });
 app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' });
 app.openAPIRegistry.registerComponent('securitySchemes', 'sdkToken', { type: 'http', scheme: 'bearer', description: 'sdk.token of one operation' });
+// Routes that are plain Hono handlers (other media types, other error shapes) are documented by hand.
+registerOAuthDocs(app);
 registerSdkDocs(app);
-app.openAPIRegistry.registerPath({
-  method: 'post', path: '/oauth/token', tags: ['OAuth'], summary: 'Client credentials grant (RFC 6749 §4.4)',
-  description: 'HTTP Basic client_id:client_secret (or client_secret_post). Form: grant_type=client_credentials, optional scope. Errors follow RFC 6749 §5.2.',
-  responses: { 200: { description: '{ access_token, token_type: "Bearer", expires_in, scope }' }, 400: { description: 'invalid_request, unsupported_grant_type, invalid_scope' }, 401: { description: 'invalid_client' } },
-});
+registerWellKnownDocs(app);
 
 app.doc31('/openapi.json', (c) => ({
   openapi: '3.1.0',
-  info: { title: 'Custos API', version: '1.0.0', description: 'Identity store and device-bound strong customer authentication. Errors are RFC 9457 problem+json with a stable `code`.' },
+  info: OPENAPI_INFO,
+  tags: OPENAPI_TAGS,
   // From PUBLIC_URL (or a loopback request in local development), never from a public Host header.
   servers: ((o) => (o.ok ? [{ url: o.origin }] : []))(resolvePublicOrigin(c.env.PUBLIC_URL, c.req.url)),
 }));

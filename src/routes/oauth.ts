@@ -1,5 +1,7 @@
 // POST /oauth/token: OAuth 2.0 client credentials (RFC 6749 §4.4); errors in the §5.2 shape OAuth libraries expect.
 import { Hono } from 'hono';
+import { z } from '@hono/zod-openapi';
+import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../env';
 import { newSecret } from '../domain/secrets';
 import { authenticateClient, storeAccessToken } from '../storage/clients';
@@ -68,3 +70,55 @@ oauth.post('/token', async (c) => {
   c.header('cache-control', 'no-store');
   return c.json({ access_token: token, token_type: 'Bearer', expires_in: TOKEN_TTL_SECONDS, scope: scopes.join(' ') });
 });
+
+/** The OpenAPI entry of POST /oauth/token: a plain Hono handler (its errors are RFC 6749's, not problem+json), documented here. */
+export function registerOAuthDocs(app: OpenAPIHono<AppEnv>): void {
+  const OAuthError = z
+    .object({
+      error: z.enum(['invalid_request', 'invalid_client', 'unsupported_grant_type', 'invalid_scope']),
+      error_description: z.string(),
+    })
+    .openapi('OAuthError');
+  const oauthError = (description: string) => ({ description, content: { 'application/json': { schema: OAuthError } } });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'clientBasic', {
+    type: 'http', scheme: 'basic', description: 'client_id:client_secret of an API client (or client_id and client_secret in the form: client_secret_post)',
+  });
+  app.openAPIRegistry.registerPath({
+    method: 'post', path: '/oauth/token', tags: ['OAuth'], operationId: 'issueAccessToken', summary: 'Client credentials grant (RFC 6749 §4.4)',
+    description: `Exchanges an API client's credentials for a bearer token valid ${TOKEN_TTL_SECONDS / 60} minutes. Authenticate with HTTP Basic `
+      + 'or client_secret_post, not both. An optional `scope` (space-separated) narrows the token to some of the client’s scopes. '
+      + 'Errors follow RFC 6749 §5.2 (`{ error, error_description }`), the shape OAuth client libraries expect.',
+    security: [{ clientBasic: [] }],
+    request: {
+      body: {
+        required: true,
+        content: {
+          'application/x-www-form-urlencoded': {
+            schema: z
+              .object({
+                grant_type: z.literal('client_credentials'),
+                scope: z.string().optional().openapi({ description: 'Space-separated subset of users, devices, operations, audit', example: 'operations' }),
+                client_id: z.string().optional().openapi({ description: 'client_secret_post only' }),
+                client_secret: z.string().optional().openapi({ description: 'client_secret_post only' }),
+              })
+              .openapi('TokenRequest'),
+          },
+        },
+      },
+    },
+    responses: {
+      200: {
+        description: 'A bearer token',
+        content: {
+          'application/json': {
+            schema: z
+              .object({ access_token: z.string(), token_type: z.literal('Bearer'), expires_in: z.number().int().openapi({ example: TOKEN_TTL_SECONDS }), scope: z.string() })
+              .openapi('TokenResponse'),
+          },
+        },
+      },
+      400: oauthError('invalid_request, unsupported_grant_type, invalid_scope'),
+      401: oauthError('invalid_client (with WWW-Authenticate: Basic)'),
+    },
+  });
+}

@@ -19,14 +19,42 @@ const problem = (description: string) => ({
   content: { 'application/problem+json': { schema: ProblemSchema } },
 });
 
-/** The error responses every authenticated route can give, for the OpenAPI document. */
-export const commonErrors = {
-  400: problem('Invalid request (VALIDATION_FAILED, MALFORMED_JSON, INVALID_CURSOR)'),
-  401: problem('Missing or invalid credentials (UNAUTHENTICATED)'),
-  403: problem('The token lacks the needed scope (INSUFFICIENT_SCOPE)'),
+// The body guard (middleware/body.ts) runs only for POST, PUT and PATCH, and only /v1 tokens carry scopes:
+// each route lists the refusals it can really give, so the document does not promise a 415 on a GET.
+const bodyErrors = {
   413: problem('Body over 256 KiB (PAYLOAD_TOO_LARGE)'),
   415: problem('Body is not JSON (UNSUPPORTED_MEDIA_TYPE)'),
 } as const;
+
+/** Error responses of a relying-party (/v1) route without a request body (GET, DELETE). */
+export const readErrors = {
+  400: problem('Invalid request (VALIDATION_FAILED, INVALID_CURSOR)'),
+  401: problem('Missing, expired or revoked access token (UNAUTHENTICATED)'),
+  403: problem('The token lacks the needed scope (INSUFFICIENT_SCOPE)'),
+} as const;
+
+/** Error responses of a relying-party (/v1) route that takes a body. */
+export const commonErrors = {
+  ...readErrors,
+  400: problem('Invalid request (VALIDATION_FAILED, MALFORMED_JSON, INVALID_CURSOR)'),
+  ...bodyErrors,
+} as const;
+
+/** Error responses of an operator (/admin/v1) route without a request body. */
+export const operatorReadErrors = {
+  400: problem('Invalid request (VALIDATION_FAILED, INVALID_CURSOR)'),
+  401: problem('Missing or wrong ADMIN_TOKEN, or none configured (UNAUTHENTICATED)'),
+} as const;
+
+/** Error responses of an operator (/admin/v1) route that takes a body. */
+export const operatorErrors = {
+  ...operatorReadErrors,
+  400: problem('Invalid request (VALIDATION_FAILED, MALFORMED_JSON)'),
+  ...bodyErrors,
+} as const;
+
+/** 422 of a POST whose Idempotency-Key was already used with another body. */
+export const idempotencyReused = { 422: problem('The Idempotency-Key was used with another request (IDEMPOTENCY_KEY_REUSED)') } as const;
 
 export const notFound = (code: string) => ({ 404: problem(`Not found (${code})`) });
 export const conflict = (codes: string) => ({ 409: problem(`Conflict (${codes})`) });

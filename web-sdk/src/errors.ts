@@ -83,7 +83,7 @@ export function fromWebAuthnError(error: unknown): CustosError {
     case 'AbortError':
       return new CustosError('USER_CANCELLED', message || 'The user cancelled the passkey prompt', { cause: error });
     case 'SecurityError': {
-      const localhost = localhostUrlFor(globalThis.location?.href);
+      const localhost = localhostUrlFor((globalThis as { location?: { href?: string } }).location?.href);
       const hint = localhost ? ` Passkeys need a domain name, not an IP address: open ${localhost}` : '';
       return new CustosError('RP_ID_MISMATCH', `${message || 'This page may not use passkeys of this relying party'}.${hint}`, { cause: error });
     }

@@ -6,7 +6,7 @@ import { newId, isId } from '../../domain/ids';
 import { newSecret } from '../../domain/secrets';
 import { DEFAULT_POLICY } from '../../domain/policy';
 import { requireAdmin } from '../../middleware/auth';
-import { commonErrors, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery } from '../../schemas/common';
+import { decodeCursor, IdParam, listOf, notFound, operatorErrors, operatorReadErrors, pageAhead, PageQuery } from '../../schemas/common';
 import { ClientSchema, ClientWithSecretSchema, CreateClientSchema, CreateTenantSchema, PatchTenantSchema, TenantSchema } from '../../schemas/tenants';
 import type { Tenant } from '../../storage/tenants';
 import { getTenant, insertTenantStatement, listTenants, replaceWebOriginsStatements, updateTenantStatement, webOriginsOf } from '../../storage/tenants';
@@ -45,9 +45,11 @@ export async function loadTenant(db: D1Database, tenantId: string): Promise<Tena
 
 tenants.openapi(
   createRoute({
-    method: 'post', path: '/', tags: ['Operators'], summary: 'Create a tenant', security: [{ adminToken: [] }],
+    method: 'post', path: '/', tags: ['Operators'], operationId: 'createTenant', summary: 'Create a tenant', security: [{ adminToken: [] }],
+    description: 'A relying party: its WebAuthn rpId and origins, branding shown by the authenticator app, and policy (defaults: '
+      + 'maxFailedAttempts 5, operationTtlSeconds 300, deviceBoundOnly false, requireScaForNewDevice true). Answers 201 with `Location`.',
     request: { body: { required: true, content: { 'application/json': { schema: CreateTenantSchema } } } },
-    responses: { 201: json(TenantSchema, 'Created'), ...commonErrors },
+    responses: { 201: json(TenantSchema, 'Created'), ...operatorErrors },
   }),
   async (c) => {
     const input = c.req.valid('json');
@@ -67,9 +69,10 @@ tenants.openapi(
 
 tenants.openapi(
   createRoute({
-    method: 'get', path: '/', tags: ['Operators'], summary: 'List tenants', security: [{ adminToken: [] }],
+    method: 'get', path: '/', tags: ['Operators'], operationId: 'listTenants', summary: 'List tenants', security: [{ adminToken: [] }],
+    description: 'Every tenant of this deployment, oldest first, a page at a time.',
     request: { query: PageQuery },
-    responses: { 200: json(listOf(TenantSchema, 'TenantList'), 'A page of tenants'), ...commonErrors },
+    responses: { 200: json(listOf(TenantSchema, 'TenantList'), 'A page of tenants'), ...operatorReadErrors },
   }),
   async (c) => {
     const q = c.req.valid('query');
@@ -82,21 +85,24 @@ tenants.openapi(
 
 tenants.openapi(
   createRoute({
-    method: 'get', path: '/{tenantId}', tags: ['Operators'], summary: 'Get a tenant', security: [{ adminToken: [] }],
+    method: 'get', path: '/{tenantId}', tags: ['Operators'], operationId: 'getTenant', summary: 'Get a tenant', security: [{ adminToken: [] }],
+    description: 'The tenant with its complete policy (defaults filled in) and its webhook endpoint, if one is set.',
     request: { params: tenantPath },
-    responses: { 200: json(TenantSchema, 'The tenant'), ...commonErrors, ...notFound('TENANT_NOT_FOUND') },
+    responses: { 200: json(TenantSchema, 'The tenant'), ...operatorReadErrors, ...notFound('TENANT_NOT_FOUND') },
   }),
   async (c) => c.json(await tenantView(c.env.DB, await loadTenant(c.env.DB, c.req.valid('param').tenantId)), 200),
 );
 
 tenants.openapi(
   createRoute({
-    method: 'patch', path: '/{tenantId}', tags: ['Operators'], summary: 'Update a tenant (policy fields merge)', security: [{ adminToken: [] }],
+    method: 'patch', path: '/{tenantId}', tags: ['Operators'], operationId: 'updateTenant', summary: 'Update a tenant (policy fields merge)', security: [{ adminToken: [] }],
+    description: 'Fields given replace the stored ones; `branding` and `policy` merge field by field. A policy change applies to '
+      + 'operations started afterwards: a live operation keeps the policy it started with.',
     request: {
       params: tenantPath,
       body: { required: true, content: { 'application/merge-patch+json': { schema: PatchTenantSchema }, 'application/json': { schema: PatchTenantSchema } } },
     },
-    responses: { 200: json(TenantSchema, 'The updated tenant'), ...commonErrors, ...notFound('TENANT_NOT_FOUND') },
+    responses: { 200: json(TenantSchema, 'The updated tenant'), ...operatorErrors, ...notFound('TENANT_NOT_FOUND') },
   }),
   async (c) => {
     const patch = c.req.valid('json');
@@ -123,10 +129,12 @@ tenants.openapi(
 
 tenants.openapi(
   createRoute({
-    method: 'post', path: '/{tenantId}/clients', tags: ['Operators'], summary: 'Create an API client (the secret is shown only here)',
+    method: 'post', path: '/{tenantId}/clients', tags: ['Operators'], operationId: 'createApiClient', summary: 'Create an API client (the secret is shown only here)',
+    description: 'OAuth client credentials for the relying party’s server, with the scopes given (default all four: users, devices, '
+      + 'operations, audit). The secret is stored only as a hash and shown only in this response.',
     security: [{ adminToken: [] }],
     request: { params: tenantPath, body: { required: true, content: { 'application/json': { schema: CreateClientSchema } } } },
-    responses: { 201: json(ClientWithSecretSchema, 'Created'), ...commonErrors, ...notFound('TENANT_NOT_FOUND') },
+    responses: { 201: json(ClientWithSecretSchema, 'Created'), ...operatorErrors, ...notFound('TENANT_NOT_FOUND') },
   }),
   async (c) => {
     const input = c.req.valid('json');
@@ -145,9 +153,10 @@ tenants.openapi(
 
 tenants.openapi(
   createRoute({
-    method: 'get', path: '/{tenantId}/clients', tags: ['Operators'], summary: "List a tenant's API clients", security: [{ adminToken: [] }],
+    method: 'get', path: '/{tenantId}/clients', tags: ['Operators'], operationId: 'listApiClients', summary: "List a tenant's API clients", security: [{ adminToken: [] }],
+    description: 'Every API client of the tenant, revoked ones included (with `revokedAt`); never their secrets.',
     request: { params: tenantPath },
-    responses: { 200: json(z.object({ items: z.array(ClientSchema), nextCursor: z.null() }), 'Clients'), ...commonErrors, ...notFound('TENANT_NOT_FOUND') },
+    responses: { 200: json(z.object({ items: z.array(ClientSchema), nextCursor: z.null() }).openapi('ApiClientList'), 'Clients'), ...operatorReadErrors, ...notFound('TENANT_NOT_FOUND') },
   }),
   async (c) => {
     const tenant = await loadTenant(c.env.DB, c.req.valid('param').tenantId);
@@ -157,10 +166,11 @@ tenants.openapi(
 
 tenants.openapi(
   createRoute({
-    method: 'delete', path: '/{tenantId}/clients/{clientId}', tags: ['Operators'], summary: 'Revoke an API client (its tokens stop working at once)',
+    method: 'delete', path: '/{tenantId}/clients/{clientId}', tags: ['Operators'], operationId: 'revokeApiClient', summary: 'Revoke an API client (its tokens stop working at once)',
+    description: 'The client can no longer get tokens, and the access tokens it holds are deleted, so they fail on their next use.',
     security: [{ adminToken: [] }],
     request: { params: tenantPath.extend({ clientId: IdParam('clientId', 'cli_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') }) },
-    responses: { 204: { description: 'Revoked' }, ...commonErrors, ...notFound('TENANT_NOT_FOUND, CLIENT_NOT_FOUND') },
+    responses: { 204: { description: 'Revoked' }, ...operatorReadErrors, ...notFound('TENANT_NOT_FOUND, CLIENT_NOT_FOUND') },
   }),
   async (c) => {
     const { tenantId, clientId } = c.req.valid('param');

@@ -5,7 +5,7 @@ import { ApiError } from '../../errors';
 import { newWebhookSecret } from '../../domain/webhook-signature';
 import { checkWebhookUrl } from '../../domain/webhook-url';
 import { requireAdmin } from '../../middleware/auth';
-import { commonErrors, IdParam, notFound } from '../../schemas/common';
+import { IdParam, notFound, operatorErrors, operatorReadErrors, ProblemSchema } from '../../schemas/common';
 import { PutWebhookSchema, WebhookEndpointSchema, WebhookSecretSchema } from '../../schemas/webhooks';
 import { commitWithAudit } from '../../storage/audit';
 import type { EndpointRecord } from '../../storage/webhooks';
@@ -19,7 +19,12 @@ webhooksAdmin.use('/:tenantId/webhook/*', requireAdmin);
 
 const json = (schema: z.ZodTypeAny, description: string) => ({ description, content: { 'application/json': { schema } } });
 const tenantPath = z.object({ tenantId: IdParam('tenantId', 'ten_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') });
-const refused = { 400: { description: 'VALIDATION_FAILED, or WEBHOOK_URL_REFUSED: not https, a private/loopback/link-local/metadata host, or credentials in the URL' } };
+const refused = {
+  400: {
+    description: 'VALIDATION_FAILED, or WEBHOOK_URL_REFUSED: not https, a private/loopback/link-local/metadata host, or credentials in the URL',
+    content: { 'application/problem+json': { schema: ProblemSchema } },
+  },
+};
 
 async function loadEndpoint(db: D1Database, tenantId: string): Promise<EndpointRecord> {
   const endpoint = await getEndpoint(db, tenantId);
@@ -43,12 +48,12 @@ function endpointView(endpoint: EndpointRecord): z.infer<typeof WebhookEndpointS
 
 webhooksAdmin.openapi(
   createRoute({
-    method: 'put', path: '/{tenantId}/webhook', tags: ['Operators'], security: [{ adminToken: [] }],
+    method: 'put', path: '/{tenantId}/webhook', tags: ['Operators'], operationId: 'setWebhookEndpoint', security: [{ adminToken: [] }],
     summary: 'Set the webhook endpoint (issues a new secret, shown once; re-enables a disabled endpoint)',
     description: 'The URL must be https to a public host (localhost/127.0.0.1 over http only where ALLOW_LOCAL_WEBHOOKS=true). '
       + 'Replacing an endpoint keeps its previous secret signing for 24 h, as a rotation does.',
     request: { params: tenantPath, body: { required: true, content: { 'application/json': { schema: PutWebhookSchema } } } },
-    responses: { 200: json(WebhookSecretSchema, 'The endpoint and its new secret'), ...commonErrors, ...refused, ...notFound('TENANT_NOT_FOUND') },
+    responses: { 200: json(WebhookSecretSchema, 'The endpoint and its new secret'), ...operatorErrors, ...refused, ...notFound('TENANT_NOT_FOUND') },
   }),
   async (c) => {
     const { url } = c.req.valid('json');
@@ -80,10 +85,12 @@ webhooksAdmin.openapi(
 
 webhooksAdmin.openapi(
   createRoute({
-    method: 'get', path: '/{tenantId}/webhook', tags: ['Operators'], security: [{ adminToken: [] }],
+    method: 'get', path: '/{tenantId}/webhook', tags: ['Operators'], operationId: 'getWebhookEndpoint', security: [{ adminToken: [] }],
     summary: 'Get the webhook endpoint (never its secret), including whether a 410 disabled it',
+    description: 'The URL, whether deliveries are disabled (a receiver answering 410 disables the endpoint; PUT re-enables it) and '
+      + 'until when a replaced secret still signs.',
     request: { params: tenantPath },
-    responses: { 200: json(WebhookEndpointSchema, 'The endpoint'), ...commonErrors, ...notFound('TENANT_NOT_FOUND, WEBHOOK_NOT_CONFIGURED') },
+    responses: { 200: json(WebhookEndpointSchema, 'The endpoint'), ...operatorReadErrors, ...notFound('TENANT_NOT_FOUND, WEBHOOK_NOT_CONFIGURED') },
   }),
   async (c) => {
     const tenant = await loadTenant(c.env.DB, c.req.valid('param').tenantId);
@@ -93,10 +100,12 @@ webhooksAdmin.openapi(
 
 webhooksAdmin.openapi(
   createRoute({
-    method: 'post', path: '/{tenantId}/webhook/rotate-secret', tags: ['Operators'], security: [{ adminToken: [] }],
+    method: 'post', path: '/{tenantId}/webhook/rotate-secret', tags: ['Operators'], operationId: 'rotateWebhookSecret', security: [{ adminToken: [] }],
     summary: 'Issue a new webhook secret (shown once); the old one keeps signing for 24 h',
+    description: 'For 24 h every delivery carries two signatures in `webhook-signature`, one per secret, so the receiver can switch '
+      + 'without dropping an event (docs/webhooks.md).',
     request: { params: tenantPath, body: { required: false, content: { 'application/json': { schema: z.strictObject({}).openapi('RotateWebhookSecret') } } } },
-    responses: { 200: json(WebhookSecretSchema, 'The endpoint and its new secret'), ...commonErrors, ...notFound('TENANT_NOT_FOUND, WEBHOOK_NOT_CONFIGURED') },
+    responses: { 200: json(WebhookSecretSchema, 'The endpoint and its new secret'), ...operatorErrors, ...notFound('TENANT_NOT_FOUND, WEBHOOK_NOT_CONFIGURED') },
   }),
   async (c) => {
     const tenant = await loadTenant(c.env.DB, c.req.valid('param').tenantId);
@@ -121,10 +130,11 @@ webhooksAdmin.openapi(
 
 webhooksAdmin.openapi(
   createRoute({
-    method: 'delete', path: '/{tenantId}/webhook', tags: ['Operators'], security: [{ adminToken: [] }],
+    method: 'delete', path: '/{tenantId}/webhook', tags: ['Operators'], operationId: 'deleteWebhookEndpoint', security: [{ adminToken: [] }],
     summary: 'Remove the webhook endpoint: no further events are recorded and pending retries stop',
+    description: 'Events that happen while no endpoint is set are not kept for later; the delivery log stays readable.',
     request: { params: tenantPath },
-    responses: { 204: { description: 'Removed' }, ...commonErrors, ...notFound('TENANT_NOT_FOUND, WEBHOOK_NOT_CONFIGURED') },
+    responses: { 204: { description: 'Removed' }, ...operatorReadErrors, ...notFound('TENANT_NOT_FOUND, WEBHOOK_NOT_CONFIGURED') },
   }),
   async (c) => {
     const tenant = await loadTenant(c.env.DB, c.req.valid('param').tenantId);

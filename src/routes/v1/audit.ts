@@ -3,7 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { createRouter } from '../../env';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
-import { commonErrors, decodeCursor, listOf, pageAhead, PageQuery } from '../../schemas/common';
+import { decodeCursor, listOf, pageAhead, PageQuery, readErrors } from '../../schemas/common';
 import { listAuditEvents, verifyAuditChain } from '../../storage/audit';
 
 export const audit = createRouter();
@@ -21,9 +21,11 @@ const json = (schema: z.ZodTypeAny, description: string) => ({ description, cont
 
 audit.openapi(
   createRoute({
-    method: 'get', path: '/', tags: ['Audit'], summary: 'List audit events, optionally for one user', security: [{ oauth2: ['audit'] }],
+    method: 'get', path: '/', tags: ['Audit'], operationId: 'listAuditEvents', summary: 'List audit events, optionally for one user', security: [{ oauth2: ['audit'] }],
+    description: 'The tenant’s append-only log in chain order (`seq` ascending). Entries hold ids and attribute keys, never attribute '
+      + 'values; each carries `prevHash` and `hash` so a copy can be checked offline.',
     request: { query: PageQuery.extend({ userId: z.string().max(64).optional() }) },
-    responses: { 200: json(listOf(AuditEventSchema, 'AuditEventList'), 'A page of audit events in chain order'), ...commonErrors },
+    responses: { 200: json(listOf(AuditEventSchema, 'AuditEventList'), 'A page of audit events in chain order'), ...readErrors },
   }),
   async (c) => {
     const q = c.req.valid('query');
@@ -36,7 +38,9 @@ audit.openapi(
 
 audit.openapi(
   createRoute({
-    method: 'get', path: '/verify', tags: ['Audit'], summary: "Recompute the tenant's audit hash chain", security: [{ oauth2: ['audit'] }],
+    method: 'get', path: '/verify', tags: ['Audit'], operationId: 'verifyAuditChain', summary: "Recompute the tenant's audit hash chain", security: [{ oauth2: ['audit'] }],
+    description: 'Recomputes every hash of the chain and reports the first broken link (an edited or deleted entry). A truncated tail '
+      + 'cannot be seen from inside: keep `headSeq` and `headHash` and compare them on the next call.',
     responses: {
       200: json(
         z.object({
@@ -45,7 +49,7 @@ audit.openapi(
         }).openapi('AuditChainVerification'),
         'The result; keep headSeq/headHash to detect a truncated tail later',
       ),
-      ...commonErrors,
+      ...readErrors,
     },
   }),
   async (c) => c.json(await verifyAuditChain(c.env.DB, c.get('auth').tenantId), 200),

@@ -5,7 +5,7 @@ import type { AuthContext, Bindings } from '../../env';
 import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
-import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery } from '../../schemas/common';
+import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery, readErrors } from '../../schemas/common';
 import { OperationSchema } from '../../schemas/operations';
 import type { Device } from '../../storage/devices';
 import { getDevice, listUserDevices, renameDeviceStatement, setDeviceStatusStatement } from '../../storage/devices';
@@ -53,9 +53,10 @@ const devicePath = z.object({ deviceId: IdParam('deviceId', 'dev_01jd5m3k6v8w9x0
 
 devices.openapi(
   createRoute({
-    method: 'get', path: '/users/{userId}/devices', tags: ['Devices'], summary: "A user's devices", security: [{ oauth2: ['devices'] }],
+    method: 'get', path: '/users/{userId}/devices', tags: ['Devices'], operationId: 'listUserDevices', summary: "A user's devices", security: [{ oauth2: ['devices'] }],
+    description: 'Every device bound to the user, in any status, in one list (a user has few devices, so there is no cursor).',
     request: { params: z.object({ userId: IdParam('userId', 'usr_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') }) },
-    responses: { 200: json(z.object({ items: z.array(DeviceSchema), nextCursor: z.null() }).openapi('DeviceList'), 'Devices'), ...commonErrors, ...notFound('USER_NOT_FOUND') },
+    responses: { 200: json(z.object({ items: z.array(DeviceSchema), nextCursor: z.null() }).openapi('DeviceList'), 'Devices'), ...readErrors, ...notFound('USER_NOT_FOUND') },
   }),
   async (c) => {
     const { tenantId } = c.get('auth');
@@ -66,16 +67,18 @@ devices.openapi(
 
 devices.openapi(
   createRoute({
-    method: 'get', path: '/devices/{deviceId}', tags: ['Devices'], summary: 'One device', security: [{ oauth2: ['devices'] }],
+    method: 'get', path: '/devices/{deviceId}', tags: ['Devices'], operationId: 'getDevice', summary: 'One device', security: [{ oauth2: ['devices'] }],
+    description: 'Kind (PASSKEY or NATIVE), status, authenticator flags (backup eligibility matters for deviceBoundOnly) and consecutive failed attempts.',
     request: { params: devicePath },
-    responses: { 200: json(DeviceSchema, 'The device'), ...commonErrors, ...notFound('DEVICE_NOT_FOUND') },
+    responses: { 200: json(DeviceSchema, 'The device'), ...readErrors, ...notFound('DEVICE_NOT_FOUND') },
   }),
   async (c) => c.json(deviceView(await loadDevice(c.env.DB, c.get('auth').tenantId, c.req.valid('param').deviceId)), 200),
 );
 
 devices.openapi(
   createRoute({
-    method: 'patch', path: '/devices/{deviceId}', tags: ['Devices'], summary: 'Rename a device', security: [{ oauth2: ['devices'] }],
+    method: 'patch', path: '/devices/{deviceId}', tags: ['Devices'], operationId: 'renameDevice', summary: 'Rename a device', security: [{ oauth2: ['devices'] }],
+    description: 'Sets the display name (1–64 characters) the user sees in your device list; nothing else of a device can be patched.',
     request: {
       params: devicePath,
       body: { required: true, content: { 'application/merge-patch+json': { schema: z.strictObject({ name: z.string().min(1).max(64) }) }, 'application/json': { schema: z.strictObject({ name: z.string().min(1).max(64) }).openapi('PatchDevice') } } },
@@ -115,9 +118,9 @@ async function changeDeviceStatus(env: Bindings, auth: AuthContext, deviceId: st
   return updated;
 }
 
-const actionRoute = <T extends z.ZodTypeAny>(action: DeviceAction, summary: string, schema: T) =>
+const actionRoute = <T extends z.ZodTypeAny>(action: DeviceAction, doc: { summary: string; description: string }, schema: T) =>
   createRoute({
-    method: 'post', path: `/devices/{deviceId}/${action}`, tags: ['Devices'], summary, security: [{ oauth2: ['devices'] }],
+    method: 'post', path: `/devices/{deviceId}/${action}`, tags: ['Devices'], operationId: `${action}Device`, ...doc, security: [{ oauth2: ['devices'] }],
     request: { params: devicePath, body: { required: false, content: { 'application/json': { schema } } } },
     responses: { 200: json(DeviceSchema, 'The device'), ...commonErrors, ...notFound('DEVICE_NOT_FOUND'), ...conflict('DEVICE_DEACTIVATED') },
   });
@@ -125,23 +128,34 @@ const actionRoute = <T extends z.ZodTypeAny>(action: DeviceAction, summary: stri
 const LockBody = z.strictObject({ reason: z.string().min(1).max(256).optional() }).openapi('DeviceLockRequest');
 const Empty = z.strictObject({}).openapi('DeviceActionRequest');
 
-devices.openapi(actionRoute('lock', 'Lock a device (cancels its pending operations)', LockBody), async (c) => {
+devices.openapi(actionRoute('lock', {
+  summary: 'Lock a device (cancels its pending operations)',
+  description: 'Optional body `{ reason }`, kept as `lockReason`. Operations addressed to this device are cancelled; a broadcast '
+    + 'operation stays open for the user’s other devices. Sends `device.locked`.',
+}, LockBody), async (c) => {
   const { reason } = c.req.valid('json') as z.infer<typeof LockBody>;
   return c.json(deviceView(await changeDeviceStatus(c.env, c.get('auth'), c.req.valid('param').deviceId, 'lock', reason)), 200);
 });
-devices.openapi(actionRoute('unlock', 'Unlock a device (resets failedAttempts)', Empty), async (c) =>
+devices.openapi(actionRoute('unlock', {
+  summary: 'Unlock a device (resets failedAttempts)',
+  description: 'Back to ACTIVE, also after an automatic TOO_MANY_FAILED_ATTEMPTS lock; the failure counter restarts at 0. Sends `device.unlocked`.',
+}, Empty), async (c) =>
   c.json(deviceView(await changeDeviceStatus(c.env, c.get('auth'), c.req.valid('param').deviceId, 'unlock')), 200),
 );
-devices.openapi(actionRoute('deactivate', 'Deactivate a device (final)', Empty), async (c) =>
+devices.openapi(actionRoute('deactivate', {
+  summary: 'Deactivate a device (final)',
+  description: 'A final state: the device never answers an operation again and its pending operations are cancelled. Sends `device.deactivated`.',
+}, Empty), async (c) =>
   c.json(deviceView(await changeDeviceStatus(c.env, c.get('auth'), c.req.valid('param').deviceId, 'deactivate')), 200),
 );
 
 devices.openapi(
   createRoute({
-    method: 'get', path: '/devices/{deviceId}/operations', tags: ['Devices'], summary: "The device's operation history, newest first",
+    method: 'get', path: '/devices/{deviceId}/operations', tags: ['Devices'], operationId: 'listDeviceOperations', summary: "The device's operation history, newest first",
+    description: 'Operations addressed to or completed by this device, newest first, from the history kept in D1 (no sdk tokens, no result tokens).',
     security: [{ oauth2: ['devices'] }],
     request: { params: devicePath, query: PageQuery },
-    responses: { 200: json(listOf(OperationSchema, 'OperationList'), 'Operations'), ...commonErrors, ...notFound('DEVICE_NOT_FOUND') },
+    responses: { 200: json(listOf(OperationSchema, 'OperationList'), 'Operations'), ...readErrors, ...notFound('DEVICE_NOT_FOUND') },
   }),
   async (c) => {
     const { tenantId } = c.get('auth');

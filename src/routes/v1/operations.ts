@@ -10,7 +10,7 @@ import { sumAmounts } from '../../domain/money';
 import { checkNewDeviceSca, resolveTtl } from '../../domain/policy';
 import { requireScope } from '../../middleware/auth';
 import { idempotent } from '../../middleware/idempotency';
-import { commonErrors, conflict, IdParam, notFound } from '../../schemas/common';
+import { commonErrors, conflict, IdParam, idempotencyReused, notFound, readErrors } from '../../schemas/common';
 import { OperationSchema, StartOperationSchema } from '../../schemas/operations';
 import type { OperationView, StartOperationInput } from '../../schemas/operations';
 import type { DoResult, OperationSnapshot } from '../../durable-objects/operation';
@@ -79,13 +79,17 @@ export function historyView(row: HistoryRow): OperationView {
 
 operations.openapi(
   createRoute({
-    method: 'post', path: '/', tags: ['Operations'], summary: 'Start an operation (registration, authentication, authorisation, signature)',
-    description: 'Returns the Operation with `sdk.token` and `sdk.url`, shown only here. Dynamic linking (PSD2 RTS art. 5): for AUTHORISATION and SIGNATURE the WebAuthn challenge is random(32) ‖ SHA-256(JCS(bound)).',
+    method: 'post', path: '/', tags: ['Operations'], operationId: 'startOperation', summary: 'Start an operation (registration, authentication, authorisation, signature)',
+    description: 'The body is discriminated by `type` (docs/operations.md). Without `deviceId` any active device of the user may answer '
+      + '(broadcast, first one wins). Returns the Operation with `sdk.token` and `sdk.url`, shown only here. Dynamic linking '
+      + '(PSD2 RTS art. 5): for AUTHORISATION and SIGNATURE the WebAuthn challenge is random(32) ‖ SHA-256(JCS(bound)). '
+      + 'Takes an `Idempotency-Key`.',
     security: [{ oauth2: ['operations'] }], middleware: [idempotent] as const,
     request: { body: { required: true, content: { 'application/json': { schema: StartOperationSchema } } }, headers: z.object({ 'idempotency-key': z.string().optional() }) },
     responses: {
       201: json(OperationSchema, 'Started'), ...commonErrors, ...notFound('USER_NOT_FOUND, DEVICE_NOT_FOUND'),
-      ...conflict('USER_NOT_ACTIVE, DEVICE_LOCKED, DEVICE_NOT_ACTIVE, NO_ACTIVE_DEVICE, SCA_REQUIRED'),
+      ...conflict('USER_NOT_ACTIVE, DEVICE_LOCKED, DEVICE_NOT_ACTIVE, NO_ACTIVE_DEVICE, SCA_REQUIRED, IDEMPOTENCY_KEY_IN_USE'),
+      ...idempotencyReused,
     },
   }),
   async (c) => {
@@ -207,10 +211,13 @@ async function echoOf(input: StartOperationInput): Promise<Pick<OperationSnapsho
 
 operations.openapi(
   createRoute({
-    method: 'get', path: '/{operationId}', tags: ['Operations'], summary: 'Operation status; ?wait=N (≤ 30 s) long-polls until it is final',
+    method: 'get', path: '/{operationId}', tags: ['Operations'], operationId: 'getOperation', summary: 'Operation status; ?wait=N (≤ 30 s) long-polls until it is final',
+    description: 'The Operation without its sdk token; once COMPLETED it holds `result.token`, the signed result token '
+      + '(docs/verifying-tokens.md). `wait` (0–30 s) holds the answer until the operation is final or the time is up, '
+      + 'then answers with whatever the status is.',
     security: [{ oauth2: ['operations'] }],
-    request: { params: opPath, query: z.object({ wait: z.coerce.number().int().min(0).max(30).optional() }) },
-    responses: { 200: json(OperationSchema, 'The operation (without the sdk token)'), ...commonErrors, ...notFound('OPERATION_NOT_FOUND') },
+    request: { params: opPath, query: z.object({ wait: z.coerce.number().int().min(0).max(30).optional().openapi({ description: 'Seconds to wait for a final status (0–30)' }) }) },
+    responses: { 200: json(OperationSchema, 'The operation (without the sdk token)'), ...readErrors, ...notFound('OPERATION_NOT_FOUND') },
   }),
   async (c) => {
     const { operationId } = c.req.valid('param');
@@ -227,7 +234,9 @@ operations.openapi(
 
 operations.openapi(
   createRoute({
-    method: 'post', path: '/{operationId}/cancel', tags: ['Operations'], summary: 'Cancel an operation',
+    method: 'post', path: '/{operationId}/cancel', tags: ['Operations'], operationId: 'cancelOperation', summary: 'Cancel an operation',
+    description: 'A live (PENDING or IN_PROGRESS) operation becomes CANCELLED and an `operation.cancelled` event is sent. '
+      + 'A final one answers 409 OPERATION_FINAL with its `operationStatus`; one a device is finishing right now, 409 OPERATION_CONFLICT.',
     security: [{ oauth2: ['operations'] }],
     request: { params: opPath, body: { required: false, content: { 'application/json': { schema: z.strictObject({}).openapi('CancelRequest') } } } },
     responses: { 200: json(OperationSchema, 'CANCELLED'), ...commonErrors, ...notFound('OPERATION_NOT_FOUND'), ...conflict('OPERATION_FINAL, OPERATION_CONFLICT') },

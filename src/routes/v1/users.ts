@@ -5,7 +5,7 @@ import { ApiError } from '../../errors';
 import { newId, isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
 import { idempotent } from '../../middleware/idempotency';
-import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery } from '../../schemas/common';
+import { commonErrors, conflict, decodeCursor, IdParam, idempotencyReused, listOf, notFound, pageAhead, PageQuery, readErrors } from '../../schemas/common';
 import { CreateUserSchema, LockSchema, EmptyActionSchema, PatchUserSchema, UserSchema, MAX_ATTRIBUTES } from '../../schemas/users';
 import type { User } from '../../storage/users';
 import { eraseUserStatements, getUser, insertUserStatements, listUsers, patchUserStatements, setUserStatusStatement } from '../../storage/users';
@@ -49,10 +49,13 @@ const actor = (clientId: string): string => `client:${clientId}`;
 
 users.openapi(
   createRoute({
-    method: 'post', path: '/', tags: ['Users'], summary: 'Create a user', middleware: [idempotent] as const,
+    method: 'post', path: '/', tags: ['Users'], operationId: 'createUser', summary: 'Create a user', middleware: [idempotent] as const,
+    description: 'Adds a user to the identity store, with an optional `externalRef` (unique per tenant: your own customer number) and '
+      + 'string attributes (keys `^[A-Za-z0-9_.-]{1,64}$`, values ≤ 1024 characters, ≤ 100 per user). Answers 201 with `Location`. '
+      + 'Takes an `Idempotency-Key` (docs/concepts.md#idempotency).',
     security: [{ oauth2: ['users'] }],
     request: { body: body(CreateUserSchema, true), headers: z.object({ 'idempotency-key': z.string().optional() }) },
-    responses: { 201: json(UserSchema, 'Created'), ...commonErrors, ...conflict('EXTERNAL_REF_TAKEN, IDEMPOTENCY_KEY_IN_USE'), 422: json(z.object({}), 'IDEMPOTENCY_KEY_REUSED') },
+    responses: { 201: json(UserSchema, 'Created'), ...commonErrors, ...conflict('EXTERNAL_REF_TAKEN, IDEMPOTENCY_KEY_IN_USE'), ...idempotencyReused },
   }),
   async (c) => {
     const input = c.req.valid('json');
@@ -77,7 +80,9 @@ users.openapi(
 
 users.openapi(
   createRoute({
-    method: 'get', path: '/', tags: ['Users'], summary: 'List users, or resolve an externalRef or attribute value',
+    method: 'get', path: '/', tags: ['Users'], operationId: 'listUsers', summary: 'List users, or resolve an externalRef or attribute value',
+    description: 'Without filters: every user of the tenant, oldest first, a page at a time. `externalRef` resolves your reference '
+      + '(a list of 0 or 1); `attributeKey` with `attributeValue` finds the users holding that exact attribute value.',
     security: [{ oauth2: ['users'] }],
     request: {
       query: PageQuery.extend({
@@ -86,7 +91,7 @@ users.openapi(
         attributeValue: z.string().max(1024).optional(),
       }),
     },
-    responses: { 200: json(listOf(UserSchema, 'UserList'), 'A page of users'), ...commonErrors },
+    responses: { 200: json(listOf(UserSchema, 'UserList'), 'A page of users'), ...readErrors },
   }),
   async (c) => {
     const q = c.req.valid('query');
@@ -109,10 +114,11 @@ users.openapi(
 
 users.openapi(
   createRoute({
-    method: 'get', path: '/{userId}', tags: ['Users'], summary: 'Get a user with attributes',
+    method: 'get', path: '/{userId}', tags: ['Users'], operationId: 'getUser', summary: 'Get a user with attributes',
+    description: "A user of the caller's tenant; another tenant's user id answers 404 like an unknown one.",
     security: [{ oauth2: ['users'] }],
     request: { params: userPath },
-    responses: { 200: json(UserSchema, 'The user'), ...commonErrors, ...notFound('USER_NOT_FOUND') },
+    responses: { 200: json(UserSchema, 'The user'), ...readErrors, ...notFound('USER_NOT_FOUND') },
   }),
   async (c) => {
     const user = await loadUser(c.env.DB, c.get('auth').tenantId, c.req.valid('param').userId);
@@ -122,7 +128,9 @@ users.openapi(
 
 users.openapi(
   createRoute({
-    method: 'patch', path: '/{userId}', tags: ['Users'], summary: 'Update a user (JSON merge patch; null deletes an attribute)',
+    method: 'patch', path: '/{userId}', tags: ['Users'], operationId: 'updateUser', summary: 'Update a user (JSON merge patch; null deletes an attribute)',
+    description: 'RFC 7396 merge patch of `externalRef` and `attributes`: a key set to a string is written, a key set to null is deleted, '
+      + 'keys left out are kept. A deactivated user cannot be changed (409 USER_DEACTIVATED).',
     security: [{ oauth2: ['users'] }],
     request: {
       params: userPath,
@@ -166,25 +174,36 @@ users.openapi(
   },
 );
 
-const action = <T extends z.ZodTypeAny>(path: string, summary: string, schema: T) =>
+const action = <T extends z.ZodTypeAny>(path: string, doc: { operationId: string; summary: string; description: string }, schema: T) =>
   createRoute({
-    method: 'post', path, tags: ['Users'], summary, security: [{ oauth2: ['users'] }],
+    method: 'post', path, tags: ['Users'], ...doc, security: [{ oauth2: ['users'] }],
     request: { params: userPath, body: body(schema, false) },
     responses: { 200: json(UserSchema, 'The updated user'), ...commonErrors, ...notFound('USER_NOT_FOUND'), ...conflict('USER_DEACTIVATED') },
   });
 
-users.openapi(action('/{userId}/lock', 'Lock a user: blocks new operations and cancels pending ones', LockSchema), async (c) => {
+users.openapi(action('/{userId}/lock', {
+  operationId: 'lockUser', summary: 'Lock a user: blocks new operations and cancels pending ones',
+  description: 'Optional body `{ reason }` (≤ 256 characters; TOO_MANY_FAILED_ATTEMPTS is reserved for automatic locks), kept as `lockReason`. '
+    + 'Live operations of the user are cancelled and a `user.locked` event is sent.',
+}, LockSchema), async (c) => {
   const { reason } = c.req.valid('json') as z.infer<typeof LockSchema>;
   const user = await changeUserStatus(c.env, c.get('auth'), c.req.valid('param').userId, { status: 'LOCKED', lockReason: reason ?? 'LOCKED_BY_RELYING_PARTY', action: 'user.locked' });
   return c.json(userView(user), 200);
 });
 
-users.openapi(action('/{userId}/unlock', 'Unlock a user', EmptyActionSchema), async (c) => {
+users.openapi(action('/{userId}/unlock', {
+  operationId: 'unlockUser', summary: 'Unlock a user',
+  description: 'Back to ACTIVE; `lockReason` is cleared and a `user.unlocked` event is sent. Devices keep their own status.',
+}, EmptyActionSchema), async (c) => {
   const user = await changeUserStatus(c.env, c.get('auth'), c.req.valid('param').userId, { status: 'ACTIVE', lockReason: null, action: 'user.unlocked' });
   return c.json(userView(user), 200);
 });
 
-users.openapi(action('/{userId}/deactivate', 'Deactivate a user (final): devices deactivated, pending operations cancelled', EmptyActionSchema), async (c) => {
+users.openapi(action('/{userId}/deactivate', {
+  operationId: 'deactivateUser', summary: 'Deactivate a user (final): devices deactivated, pending operations cancelled',
+  description: 'A final state: every device of the user is deactivated (each with a `device.deactivated` event), live operations '
+    + 'are cancelled and a `user.deactivated` event is sent. The user record and its history stay; DELETE erases them.',
+}, EmptyActionSchema), async (c) => {
   const user = await changeUserStatus(c.env, c.get('auth'), c.req.valid('param').userId, { status: 'DEACTIVATED', lockReason: null, action: 'user.deactivated' });
   return c.json(userView(user), 200);
 });
@@ -225,10 +244,12 @@ async function changeUserStatus(
 
 users.openapi(
   createRoute({
-    method: 'delete', path: '/{userId}', tags: ['Users'], summary: 'Erase a user: attributes, devices and credentials are deleted',
+    method: 'delete', path: '/{userId}', tags: ['Users'], operationId: 'eraseUser', summary: 'Erase a user: attributes, devices and credentials are deleted',
+    description: 'GDPR erasure: attributes, devices and credentials are deleted and live operations cancelled. The audit log keeps a '
+      + 'pseudonymous record (ids and attribute keys, never values), so the hash chain stays verifiable.',
     security: [{ oauth2: ['users'] }],
     request: { params: userPath },
-    responses: { 204: { description: 'Erased' }, ...commonErrors, ...notFound('USER_NOT_FOUND') },
+    responses: { 204: { description: 'Erased' }, ...readErrors, ...notFound('USER_NOT_FOUND') },
   }),
   async (c) => {
     const { tenantId, clientId } = c.get('auth');

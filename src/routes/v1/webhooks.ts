@@ -5,7 +5,7 @@ import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
 import { idempotent } from '../../middleware/idempotency';
-import { commonErrors, conflict, decodeCursor, listOf, notFound, pageAhead, PageQuery } from '../../schemas/common';
+import { commonErrors, conflict, decodeCursor, idempotencyReused, listOf, notFound, pageAhead, PageQuery, readErrors } from '../../schemas/common';
 import { DeliverySchema, deliveryView, WebhookTestSchema } from '../../schemas/webhooks';
 import { getEndpoint, listDeliveries } from '../../storage/webhooks';
 import { deliveryStub, recordEvent } from '../../services/events';
@@ -17,11 +17,11 @@ const json = (schema: z.ZodTypeAny, description: string) => ({ description, cont
 
 webhooks.openapi(
   createRoute({
-    method: 'get', path: '/deliveries', tags: ['Webhooks'], security: [{ oauth2: ['operations'] }],
+    method: 'get', path: '/deliveries', tags: ['Webhooks'], operationId: 'listWebhookDeliveries', security: [{ oauth2: ['operations'] }],
     summary: 'Delivery attempts, newest first, optionally of one event',
     description: 'Every attempt is one item; retries of an event share its webhookId. A FAILED item without nextAttemptAt is the last of its event.',
     request: { query: PageQuery.extend({ eventId: z.string().max(64).optional().openapi({ example: 'evt_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h' }) }) },
-    responses: { 200: json(listOf(DeliverySchema, 'WebhookDeliveryList'), 'A page of delivery attempts'), ...commonErrors },
+    responses: { 200: json(listOf(DeliverySchema, 'WebhookDeliveryList'), 'A page of delivery attempts'), ...readErrors },
   }),
   async (c) => {
     const q = c.req.valid('query');
@@ -35,7 +35,7 @@ webhooks.openapi(
 
 webhooks.openapi(
   createRoute({
-    method: 'post', path: '/test', tags: ['Webhooks'], security: [{ oauth2: ['operations'] }], middleware: [idempotent] as const,
+    method: 'post', path: '/test', tags: ['Webhooks'], operationId: 'sendTestWebhook', security: [{ oauth2: ['operations'] }], middleware: [idempotent] as const,
     summary: 'Send a webhook.test event now and report the first attempt',
     description: 'The event is signed and delivered like any other; a failed first attempt is retried on the usual schedule.',
     request: {
@@ -45,7 +45,7 @@ webhooks.openapi(
     responses: {
       200: json(WebhookTestSchema, 'The event id and its first delivery attempt (which may have failed)'),
       ...commonErrors, ...notFound('WEBHOOK_NOT_CONFIGURED'), ...conflict('WEBHOOK_DISABLED, IDEMPOTENCY_KEY_IN_USE'),
-      422: json(z.object({}), 'IDEMPOTENCY_KEY_REUSED'),
+      ...idempotencyReused,
     },
   }),
   async (c) => {
