@@ -1,7 +1,7 @@
 // Verifies a Custos result token as docs/verifying-tokens.md describes: the JWT against the JWKS, then the device's own evidence offline.
 import canonicalize from 'canonicalize';
 import { compactVerify, createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, importJWK, jwtVerify } from 'jose';
-import type { JSONWebKeySet, JWTVerifyGetKey, JWTPayload } from 'jose';
+import type { JSONWebKeySet, JWK, JWTVerifyGetKey, JWTPayload } from 'jose';
 import { base64UrlToBytes, bytesToHex } from './base64.js';
 import { CborError, decodeCbor } from './cbor.js';
 
@@ -22,7 +22,7 @@ export interface ResultTransaction {
 /** What a passkey signed for AUTHENTICATION, AUTHORISATION and SIGNATURE; binary fields base64url. */
 export interface PasskeyAssertionEvidence {
   credentialId: string;
-  publicKeyJwk: JsonWebKey;
+  publicKeyJwk: JWK;
   authenticatorData: string;
   clientDataJSON: string;
   /** ASN.1 DER for ECDSA keys. */
@@ -32,14 +32,14 @@ export interface PasskeyAssertionEvidence {
 /** A passkey REGISTRATION: `none` attestation, so it proves the new key under this ceremony's challenge. */
 export interface PasskeyRegistrationEvidence {
   credentialId: string;
-  publicKeyJwk: JsonWebKey;
+  publicKeyJwk: JWK;
   attestationObject: string;
   clientDataJSON: string;
 }
 
 /** A native device's answer: its bound key and the compact JWS of its finish request. */
 export interface NativeEvidence {
-  deviceKeyJwk: JsonWebKey;
+  deviceKeyJwk: JWK;
   jws: string;
 }
 
@@ -138,7 +138,7 @@ export interface VerifyResultTokenOptions {
   /** When given, also checks where a passkey was used: clientDataJSON.origin and the rpIdHash. */
   rp?: RelyingPartyScope;
   /** The device key you pinned from this device's REGISTRATION token: the evidence must carry the same key. */
-  deviceKey?: JsonWebKey;
+  deviceKey?: JWK;
 }
 
 export type VerifyResultEvidenceOptions = Pick<VerifyResultTokenOptions, 'rp' | 'deviceKey'>;
@@ -149,6 +149,9 @@ const NATIVE_UV_METHODS: readonly string[] = ['face', 'fpt', 'pin'];
 const FLAG_UP = 0x01;
 const FLAG_UV = 0x04;
 const FLAG_AT = 0x40;
+
+/** WebCrypto's key type, named without the DOM lib so the package's types also hold for Node-only projects. */
+type CryptoKeyOf<F extends (algorithm: never, key: never, ...rest: never[]) => unknown> = Parameters<F>[1];
 
 // Remote key sets by URL, so every call for one deployment shares one cache and one refetch policy.
 const remoteKeySets = new Map<string, JWTVerifyGetKey>();
@@ -264,12 +267,12 @@ async function checkLinking(claims: ResultTokenClaims, challenge: Uint8Array): P
 }
 
 /** The members that make a public key the key it is; key_ops, alg, ext and kid may differ between exports. */
-function sameKey(a: JsonWebKey, b: JsonWebKey): boolean {
+function sameKey(a: JWK, b: JWK): boolean {
   const members = a.kty === 'RSA' ? (['kty', 'n', 'e'] as const) : (['kty', 'crv', 'x', 'y'] as const);
   return members.every((member) => a[member] !== undefined && a[member] === b[member]);
 }
 
-function checkPinned(key: JsonWebKey, options: VerifyResultEvidenceOptions): void {
+function checkPinned(key: JWK, options: VerifyResultEvidenceOptions): void {
   if (options.deviceKey && !sameKey(options.deviceKey, key)) throw new ResultTokenError('DEVICE_KEY_MISMATCH', 'The evidence carries another key than the pinned device key');
 }
 
@@ -314,7 +317,7 @@ async function verifyPasskeyAssertion(claims: ResultTokenClaims, evidence: Recor
   const signature = bytesOf(evidence, 'signature');
   const jwk = evidence.publicKeyJwk;
   if (!isRecord(jwk)) throw new ResultTokenError('EVIDENCE_MALFORMED', 'evidence.publicKeyJwk is missing');
-  const key = jwk as JsonWebKey;
+  const key = jwk as JWK;
   const clientData = parseClientData(clientDataJSON);
   if (clientData.type !== 'webauthn.get') throw new ResultTokenError('EVIDENCE_TYPE_MISMATCH', 'The evidence is not an assertion (webauthn.get)');
   await checkScopeAndFlags(clientData, authData, options);
@@ -328,12 +331,13 @@ async function verifyPasskeyAssertion(claims: ResultTokenClaims, evidence: Recor
   signed.set(await sha256(clientDataJSON), authData.length);
   let valid: boolean;
   try {
+    // jose imports the JWK (and checks it is a public key of the kind named); WebCrypto verifies.
     if (key.kty === 'EC' && key.crv === 'P-256') {
-      const publicKey = await crypto.subtle.importKey('jwk', key, { name: 'ECDSA', namedCurve: 'P-256' }, false, ['verify']);
-      valid = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, publicKey, derToRaw(signature), signed);
+      const publicKey = await importJWK({ ...key, alg: 'ES256' }, 'ES256');
+      valid = await crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, publicKey as CryptoKeyOf<typeof crypto.subtle.verify>, derToRaw(signature), signed);
     } else if (key.kty === 'RSA') {
-      const publicKey = await crypto.subtle.importKey('jwk', key, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify']);
-      valid = await crypto.subtle.verify('RSASSA-PKCS1-v1_5', publicKey, signature, signed);
+      const publicKey = await importJWK({ ...key, alg: 'RS256' }, 'RS256');
+      valid = await crypto.subtle.verify('RSASSA-PKCS1-v1_5', publicKey as CryptoKeyOf<typeof crypto.subtle.verify>, signature, signed);
     } else {
       throw new ResultTokenError('EVIDENCE_MALFORMED', 'evidence.publicKeyJwk is neither P-256 nor RSA');
     }
@@ -346,7 +350,7 @@ async function verifyPasskeyAssertion(claims: ResultTokenClaims, evidence: Recor
 }
 
 /** The attested credential's id and COSE public key, as a JWK, out of authenticator data (WebAuthn §6.5.1). */
-function attestedCredential(authData: Uint8Array): { credentialId: Uint8Array; jwk: JsonWebKey } {
+function attestedCredential(authData: Uint8Array): { credentialId: Uint8Array; jwk: JWK } {
   if (((authData[32] ?? 0) & FLAG_AT) === 0 || authData.length < 55) throw new ResultTokenError('EVIDENCE_MALFORMED', 'The registration carries no attested credential');
   const idLength = ((authData[53] ?? 0) << 8) | (authData[54] ?? 0);
   const credentialId = authData.subarray(55, 55 + idLength);
@@ -379,7 +383,7 @@ async function verifyPasskeyRegistration(evidence: Record<string, unknown>, opti
   const authData = attestation instanceof Map ? attestation.get('authData') : undefined;
   if (!(authData instanceof Uint8Array)) throw new ResultTokenError('EVIDENCE_MALFORMED', 'evidence.attestationObject has no authData');
   await checkScopeAndFlags(clientData, authData, options);
-  let attested: { credentialId: Uint8Array; jwk: JsonWebKey };
+  let attested: { credentialId: Uint8Array; jwk: JWK };
   try {
     attested = attestedCredential(authData);
   } catch (error) {
@@ -390,10 +394,10 @@ async function verifyPasskeyRegistration(evidence: Record<string, unknown>, opti
   // authenticator put in its own data, under this ceremony's challenge, is the key the token names.
   const claimedId = typeof evidence.credentialId === 'string' ? base64UrlToBytes(evidence.credentialId) : undefined;
   const claimedKey = evidence.publicKeyJwk;
-  if (claimedId === undefined || !equalBytes(claimedId, attested.credentialId) || !isRecord(claimedKey) || !sameKey(attested.jwk, claimedKey as JsonWebKey)) {
+  if (claimedId === undefined || !equalBytes(claimedId, attested.credentialId) || !isRecord(claimedKey) || !sameKey(attested.jwk, claimedKey as JWK)) {
     throw new ResultTokenError('EVIDENCE_KEY_MISMATCH', 'The attested credential is not the one the token names');
   }
-  checkPinned(claimedKey as JsonWebKey, options);
+  checkPinned(claimedKey as JWK, options);
 }
 
 async function verifyNative(claims: ResultTokenClaims, evidence: Record<string, unknown>, options: VerifyResultEvidenceOptions): Promise<void> {
@@ -402,7 +406,7 @@ async function verifyNative(claims: ResultTokenClaims, evidence: Record<string, 
   let payload: Uint8Array;
   try {
     if (decodeProtectedHeader(evidence.jws).typ !== NATIVE_REQUEST_TYPE) throw new ResultTokenError('EVIDENCE_TYPE_MISMATCH', `The device's JWS is not ${NATIVE_REQUEST_TYPE}`);
-    const key = await importJWK({ ...(jwk as JsonWebKey), alg: 'ES256' }, 'ES256');
+    const key = await importJWK({ ...(jwk as JWK), alg: 'ES256' }, 'ES256');
     ({ payload } = await compactVerify(evidence.jws, key, { algorithms: ['ES256'] }));
   } catch (error) {
     if (error instanceof ResultTokenError) throw error;
@@ -423,7 +427,7 @@ async function verifyNative(claims: ResultTokenClaims, evidence: Record<string, 
   const challenge = typeof request.challenge === 'string' ? base64UrlToBytes(request.challenge) : undefined;
   if (challenge === undefined) throw new ResultTokenError('EVIDENCE_MALFORMED', 'The device\'s JWS has no base64url challenge');
   await checkLinking(claims, challenge);
-  checkPinned(jwk as JsonWebKey, options);
+  checkPinned(jwk as JWK, options);
 }
 
 /**

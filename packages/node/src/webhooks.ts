@@ -105,7 +105,8 @@ function header(headers: WebhookHeaders, name: string): string | undefined {
   return undefined;
 }
 
-async function importSecret(secret: string): Promise<CryptoKey> {
+// The key type is left to inference: naming CryptoKey would tie the package's types to the DOM lib.
+async function importSecret(secret: string) {
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
   const bytes = base64ToBytes(encoded);
   // A bad secret is a configuration error, not a forged request: say so loudly, without echoing it.

@@ -118,10 +118,10 @@ describe('verifyWebhook (Standard Webhooks)', () => {
   it('never puts the secret into an error message', async () => {
     const secret = randomSecret();
     const { headers, body } = await signedRequest(randomSecret());
-    const error = await verifyWebhook(secret, headers, body, { now: NOW }).catch((e: unknown) => e as Error);
+    const error = (await verifyWebhook(secret, headers, body, { now: NOW }).catch((e: unknown) => e)) as Error;
     expect(error).toBeInstanceOf(WebhookVerificationError);
     expect(error.message).not.toContain(secret.slice(6));
-    const bad = await verifyWebhook('whsec_not*base64', headers, body, { now: NOW }).catch((e: unknown) => e as Error);
+    const bad = (await verifyWebhook('whsec_not*base64', headers, body, { now: NOW }).catch((e: unknown) => e)) as Error;
     expect(bad).toBeInstanceOf(TypeError);
     expect(bad.message).not.toContain('not*base64');
   });
