@@ -1,4 +1,4 @@
-// `npm test`: build, then every suite (workers runtime, web-sdk units, real-browser e2e), and one closing tally line.
+// `npm test`: build, then every suite (workers runtime, web-sdk and @custos/node units, the pack check, real-browser e2e), and one closing tally line.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +11,9 @@ const vitest = join(root, 'node_modules/.bin/vitest');
 const suites = [
   { name: 'workers', cwd: root, args: ['run'] },
   { name: 'web-sdk', cwd: join(root, 'web-sdk'), args: ['run'] },
+  { name: 'node', cwd: join(root, 'packages/node'), args: ['run'] },
+  // Packs both packages and uses them from a fresh project (scripts/pack-check.mjs).
+  { name: 'packages', cwd: root, args: ['run', '-c', 'test/packages/vitest.packages.config.ts'] },
   { name: 'e2e', cwd: root, args: ['run', '-c', 'test/e2e/vitest.e2e.config.ts'] },
 ];
 

@@ -15,20 +15,20 @@ export default defineConfig([
     entry: {
       index: 'src/index.ts',
       confirm: 'src/confirm.ts',
-      webhooks: 'src/webhooks.ts',
       // The reference native-device client (docs/native-protocol.md); scripts/device.mjs runs it on Node.
       native: 'src/native.ts',
     },
     dts: true,
     // Keeps the page bundle, which the other build writes into the same folder at the same time.
-    clean: ['!custos.browser.js*'],
+    clean: ['!custos.browser.*'],
   },
   {
     ...shared,
     // Served by the worker at /sdk/custos.js to pages with no bundler: everything inlined.
     entry: { 'custos.browser': 'src/browser.ts' },
     noExternal: ['@simplewebauthn/browser', 'jose'],
-    dts: false,
+    // Its types are those of the two entries it re-exports, for `import … from '@custos/web-sdk/custos.browser.js'`.
+    dts: true,
     minify: true,
   },
 ]);

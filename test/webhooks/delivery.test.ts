@@ -5,7 +5,7 @@ import { fromBase64, utf8 } from '../../src/domain/encoding';
 import { RETRY_BASE_MS } from '../../src/domain/webhook-url';
 import type { Api, TenantJson } from '../helpers/api';
 import { adminFetch, apiWith, countRows, getToken, setupTenant } from '../helpers/api';
-import { verifyWebhook, WebhookVerificationError } from '../../web-sdk/src/webhooks';
+import { verifyWebhook, WebhookVerificationError } from '../../packages/node/src/webhooks';
 import type { ReceivedRequest } from './harness';
 import {
   configureWebhook, deliveriesOf, deliveryStub, eventsOf, Receiver, runRetryNow, scheduledAlarm, waitForDeliveries,

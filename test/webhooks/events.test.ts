@@ -4,8 +4,8 @@ import { fireOperationTimer } from '../helpers/operation-shard';
 import { describe, expect, it } from 'vitest';
 import { setupTenant } from '../helpers/api';
 import { approve, createUser, registerPasskey, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
-import { verifyWebhook } from '../../web-sdk/src/webhooks';
-import type { WebhookEvent } from '../../web-sdk/src/webhooks';
+import { verifyWebhook } from '../../packages/node/src/webhooks';
+import type { WebhookEvent, WebhookEventType } from '../../packages/node/src/webhooks';
 import { configureWebhook, eventsOf, Receiver } from './harness';
 
 describe('webhook events', () => {
@@ -53,7 +53,7 @@ describe('webhook events', () => {
       expect(event.tenantId).toBe(tenant.id);
     }
 
-    const byType = (type: string): Record<string, unknown>[] => received.filter((e) => e.type === type).map((e) => e.data);
+    const byType = (type: WebhookEventType): WebhookEvent['data'][] => received.filter((e) => e.type === type).map((e) => e.data);
     expect(byType('device.registered')).toEqual([{ deviceId, userId: user.id, kind: 'PASSKEY', operationId: registrationId }]);
     expect(byType('operation.completed')).toEqual([expect.objectContaining({ operationId: registrationId, type: 'REGISTRATION', status: 'COMPLETED', userId: user.id, deviceId })]);
     expect(byType('operation.rejected')).toEqual([expect.objectContaining({ operationId: rejected.id, status: 'REJECTED' })]);

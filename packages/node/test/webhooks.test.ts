@@ -88,6 +88,44 @@ describe('verifyWebhook (Standard Webhooks)', () => {
     await expect(verifyWebhook(secret, plain, body, { now: NOW })).resolves.toMatchObject({ id: 'evt_1' });
   });
 
+  it('verifies the body as bytes (Uint8Array, ArrayBuffer) exactly as sent, and Node-style array headers', async () => {
+    const secret = randomSecret();
+    const { headers, body } = await signedRequest(secret, { body: eventBody().replace('op_1', 'op_Zoë') });
+    const bytes = new TextEncoder().encode(body);
+    await expect(verifyWebhook(secret, headers, bytes, { now: NOW })).resolves.toMatchObject({ data: { operationId: 'op_Zoë' } });
+    await expect(verifyWebhook(secret, headers, bytes.slice().buffer, { now: NOW })).resolves.toMatchObject({ id: 'evt_1' });
+    const nodeStyle = { 'webhook-id': ['evt_1'], 'webhook-timestamp': headers.get('webhook-timestamp') ?? '', 'webhook-signature': headers.get('webhook-signature') ?? '' };
+    await expect(verifyWebhook(secret, nodeStyle, bytes, { now: NOW })).resolves.toMatchObject({ id: 'evt_1' });
+    // One changed byte (é → e) is another message.
+    const altered = new TextEncoder().encode(body.replace('Zoë', 'Zoe'));
+    expect(await reason(verifyWebhook(secret, headers, altered, { now: NOW }))).toBe('INVALID_SIGNATURE');
+  });
+
+  it('refuses a correctly signed body that is not UTF-8 as INVALID_PAYLOAD', async () => {
+    const secret = randomSecret();
+    const raw = new Uint8Array([0x7b, 0xff, 0x7d]);
+    const mac = new Uint8Array(
+      await crypto.subtle.sign(
+        'HMAC',
+        await crypto.subtle.importKey('raw', Uint8Array.from(atob(secret.slice(6)), (c) => c.charCodeAt(0)), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']),
+        new Uint8Array([...new TextEncoder().encode(`evt_1.${NOW_SECONDS}.`), ...raw]),
+      ),
+    );
+    const headers = { 'webhook-id': 'evt_1', 'webhook-timestamp': String(NOW_SECONDS), 'webhook-signature': `v1,${btoa(String.fromCharCode(...mac))}` };
+    expect(await reason(verifyWebhook(secret, headers, raw, { now: NOW }))).toBe('INVALID_PAYLOAD');
+  });
+
+  it('never puts the secret into an error message', async () => {
+    const secret = randomSecret();
+    const { headers, body } = await signedRequest(randomSecret());
+    const error = (await verifyWebhook(secret, headers, body, { now: NOW }).catch((e: unknown) => e)) as Error;
+    expect(error).toBeInstanceOf(WebhookVerificationError);
+    expect(error.message).not.toContain(secret.slice(6));
+    const bad = (await verifyWebhook('whsec_not*base64', headers, body, { now: NOW }).catch((e: unknown) => e)) as Error;
+    expect(bad).toBeInstanceOf(TypeError);
+    expect(bad.message).not.toContain('not*base64');
+  });
+
   it('refuses a wrong secret', async () => {
     const { headers, body } = await signedRequest(randomSecret());
     expect(await reason(verifyWebhook(randomSecret(), headers, body, { now: NOW }))).toBe('INVALID_SIGNATURE');

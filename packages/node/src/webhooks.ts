@@ -1,29 +1,65 @@
-// Verifies Custos webhooks (Standard Webhooks signatures) with WebCrypto only, for any JS runtime.
+// Verifies Custos webhooks (Standard Webhooks signatures) with WebCrypto only, and types the events they carry.
 import { base64ToBytes } from './base64.js';
 
-export type WebhookEventType =
-  | 'operation.completed'
-  | 'operation.rejected'
-  | 'operation.failed'
-  | 'operation.cancelled'
-  | 'operation.expired'
-  | 'device.registered'
-  | 'device.locked'
-  | 'device.unlocked'
-  | 'device.deactivated'
-  | 'user.locked'
-  | 'user.unlocked'
-  | 'user.deactivated'
-  | 'webhook.test';
+type OperationType = 'REGISTRATION' | 'AUTHENTICATION' | 'AUTHORISATION' | 'SIGNATURE';
 
-export interface WebhookEvent<TData = Record<string, unknown>> {
+/** `data` of the operation.* events (docs/webhooks.md, "Event types"). */
+export interface OperationEventData {
+  operationId: string;
+  type: OperationType;
+  status: 'COMPLETED' | 'REJECTED' | 'FAILED' | 'CANCELLED' | 'EXPIRED';
+  userId: string;
+  deviceId?: string;
+  failure?: { code: string };
+}
+
+export interface DeviceEventData {
+  deviceId: string;
+  userId: string;
+  status: string;
+  lockReason?: string;
+}
+
+export interface UserEventData {
+  userId: string;
+  status: string;
+  lockReason?: string;
+}
+
+/** Each event type and the shape of its `data`; unknown `data` members may appear and are to be ignored. */
+export interface WebhookEventDataMap {
+  'operation.completed': OperationEventData & { status: 'COMPLETED'; deviceId: string };
+  'operation.rejected': OperationEventData & { status: 'REJECTED' };
+  'operation.failed': OperationEventData & { status: 'FAILED'; failure: { code: string } };
+  'operation.cancelled': OperationEventData & { status: 'CANCELLED'; failure: { code: string } };
+  'operation.expired': OperationEventData & { status: 'EXPIRED'; failure: { code: string } };
+  'device.registered': { deviceId: string; userId: string; kind: string; operationId: string };
+  'device.locked': DeviceEventData & { lockReason: string };
+  'device.unlocked': DeviceEventData;
+  'device.deactivated': DeviceEventData;
+  'user.locked': UserEventData & { lockReason: string };
+  'user.unlocked': UserEventData;
+  'user.deactivated': UserEventData;
+  'webhook.test': { message: string; requestedBy: string };
+}
+
+export type WebhookEventType = keyof WebhookEventDataMap;
+
+/** One event of type `T`. */
+export interface WebhookEventOf<T extends WebhookEventType> {
   id: string;
-  /** One of WebhookEventType; typed as string too so a newer event type does not break the build. */
-  type: WebhookEventType | (string & {});
+  type: T;
   timestamp: string;
   tenantId: string;
-  data: TData;
+  data: WebhookEventDataMap[T];
 }
+
+/**
+ * A verified event, discriminated on `type`: `switch (event.type)` narrows `data`. The union names the
+ * types this package version knows; a newer Custos may send others, which arrive as they are, so
+ * keep a `default:` branch that ignores them.
+ */
+export type WebhookEvent = { [T in WebhookEventType]: WebhookEventOf<T> }[WebhookEventType];
 
 export type WebhookVerificationReason =
   | 'MISSING_HEADERS'
@@ -50,21 +86,30 @@ export interface VerifyWebhookOptions {
   now?: Date;
 }
 
+/** Header sources: a Fetch `Headers`, or a framework's plain object (Node's `req.headers`, with arrays for repeats). */
+export type WebhookHeaders = Headers | Record<string, string | string[] | undefined>;
+
+/** The raw body exactly as received: text, or bytes (a Node `Buffer` is a `Uint8Array`). */
+export type WebhookBody = string | Uint8Array | ArrayBuffer;
+
 const SECRET_PREFIX = 'whsec_';
 
-function header(headers: Headers | Record<string, string>, name: string): string | undefined {
+function header(headers: WebhookHeaders, name: string): string | undefined {
   if (typeof (headers as Headers).get === 'function') return (headers as Headers).get(name) ?? undefined;
   // Plain objects come from frameworks that may or may not lower-case header names.
-  for (const [key, value] of Object.entries(headers as Record<string, string>)) {
-    if (key.toLowerCase() === name) return value;
+  for (const [key, value] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
+    if (key.toLowerCase() !== name) continue;
+    // Node joins repeated headers into an array; Fetch's Headers joins them with ", ".
+    return Array.isArray(value) ? value.join(', ') : value;
   }
   return undefined;
 }
 
-async function importSecret(secret: string): Promise<CryptoKey> {
+// The key type is left to inference: naming CryptoKey would tie the package's types to the DOM lib.
+async function importSecret(secret: string) {
   const encoded = secret.startsWith(SECRET_PREFIX) ? secret.slice(SECRET_PREFIX.length) : secret;
   const bytes = base64ToBytes(encoded);
-  // A bad secret is a configuration error, not a forged request: say so loudly.
+  // A bad secret is a configuration error, not a forged request: say so loudly, without echoing it.
   if (bytes === undefined || bytes.length === 0) throw new TypeError('The webhook secret is not a whsec_<base64> value');
   return crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
 }
@@ -77,14 +122,20 @@ function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
   return difference === 0;
 }
 
-function parseEvent(rawBody: string, id: string): WebhookEvent {
+function bodyBytes(body: WebhookBody): Uint8Array {
+  if (typeof body === 'string') return new TextEncoder().encode(body);
+  return body instanceof Uint8Array ? body : new Uint8Array(body);
+}
+
+function parseEvent(raw: Uint8Array, id: string): WebhookEvent {
   let event: unknown;
   try {
-    event = JSON.parse(rawBody);
+    // fatal: a body that is not UTF-8 is not a Custos event, rather than one with replacement characters.
+    event = JSON.parse(new TextDecoder('utf-8', { fatal: true, ignoreBOM: false }).decode(raw));
   } catch {
     throw new WebhookVerificationError('INVALID_PAYLOAD', 'The webhook body is not JSON');
   }
-  const candidate = event as Partial<WebhookEvent> | null;
+  const candidate = event as Partial<Record<keyof WebhookEventOf<WebhookEventType>, unknown>> | null;
   if (
     typeof candidate !== 'object' ||
     candidate === null ||
@@ -108,9 +159,9 @@ function parseEvent(rawBody: string, id: string): WebhookEvent {
  * Pass the body exactly as received: re-serialised JSON will not verify.
  */
 export async function verifyWebhook(
-  secret: string | string[],
-  headers: Headers | Record<string, string>,
-  rawBody: string,
+  secret: string | readonly string[],
+  headers: WebhookHeaders,
+  rawBody: WebhookBody,
   options: VerifyWebhookOptions = {},
 ): Promise<WebhookEvent> {
   const id = header(headers, 'webhook-id');
@@ -137,13 +188,18 @@ export async function verifyWebhook(
     if (bytes !== undefined) signatures.push(bytes);
   }
 
-  const secrets = Array.isArray(secret) ? secret : [secret];
+  const secrets: readonly string[] = typeof secret === 'string' ? [secret] : secret;
   if (secrets.length === 0) throw new TypeError('verifyWebhook needs at least one secret');
-  const signedContent = new TextEncoder().encode(`${id}.${timestamp}.${rawBody}`);
+  // The signed content is "id.timestamp." followed by the body's own bytes, never a re-encoding of them.
+  const body = bodyBytes(rawBody);
+  const prefix = new TextEncoder().encode(`${id}.${timestamp}.`);
+  const signedContent = new Uint8Array(prefix.length + body.length);
+  signedContent.set(prefix);
+  signedContent.set(body, prefix.length);
   for (const candidate of secrets) {
     const key = await importSecret(candidate);
     const expected = new Uint8Array(await crypto.subtle.sign('HMAC', key, signedContent));
-    if (signatures.some((signature) => constantTimeEqual(signature, expected))) return parseEvent(rawBody, id);
+    if (signatures.some((signature) => constantTimeEqual(signature, expected))) return parseEvent(body, id);
   }
   throw new WebhookVerificationError('INVALID_SIGNATURE', 'No webhook signature matches the secret');
 }
