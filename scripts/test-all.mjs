@@ -1,4 +1,5 @@
 // `npm test`: build, then every suite (workers runtime, web-sdk and @custos/node units, the pack check, real-browser e2e), and one closing tally line.
+// `npm run test:unit` (`--unit`): the fast subset without packing or a browser: workers runtime, web-sdk and @custos/node units.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,9 @@ const suites = [
   { name: 'e2e', cwd: root, args: ['run', '-c', 'test/e2e/vitest.e2e.config.ts'] },
 ];
 
+const UNIT = new Set(['workers', 'web-sdk', 'node']);
+const selected = process.argv.includes('--unit') ? suites.filter((suite) => UNIT.has(suite.name)) : suites;
+
 function run(cmd, args, cwd) {
   return spawnSync(cmd, args, { cwd, stdio: 'inherit', env: process.env }).status ?? 1;
 }
@@ -30,7 +34,7 @@ let passed = 0;
 let failed = 0;
 let skipped = 0;
 const broken = [];
-for (const suite of suites) {
+for (const suite of selected) {
   const report = join(out, `vitest-${suite.name}.json`);
   rmSync(report, { force: true });
   const status = run(vitest, [...suite.args, '--reporter=default', '--reporter=json', `--outputFile.json=${report}`], suite.cwd);

@@ -18,19 +18,27 @@ const PublicJwk = z
 
 const Jwks = z.object({ keys: z.array(PublicJwk) }).openapi('Jwks');
 
-// One entry per readiness check; each value says "ok" or what is wrong, so an operator reads the fix off the answer.
+// One entry per readiness check: whether it passes and, in words, what was found, so an operator reads the fix off the answer.
+const Check = z.object({ ok: z.boolean(), detail: z.string() }).openapi('HealthCheck');
 const Checks = z
-  .record(z.string(), z.string())
+  .object({ database: Check, migrations: Check, publicUrl: Check, signingKeys: Check, e2eKeys: Check, adminToken: Check })
   .openapi('HealthChecks', {
-    description: 'database, migrations, signingKeys, e2eKeys, publicUrl, adminToken: "ok", "local" (generated for local development) or what is missing',
-    example: { database: 'ok', migrations: 'ok', signingKeys: 'ok', e2eKeys: 'ok', publicUrl: 'ok', adminToken: 'ok' },
+    description: 'Each check of what a request needs. signingKeys/e2eKeys say "configured" or, in local development, that the service generated them.',
+    example: {
+      database: { ok: true, detail: 'reachable' },
+      migrations: { ok: true, detail: 'applied up to 0006_local_keys_web_origins.sql' },
+      publicUrl: { ok: true, detail: 'https://custos.example.com' },
+      signingKeys: { ok: true, detail: 'configured' },
+      e2eKeys: { ok: true, detail: 'configured' },
+      adminToken: { ok: true, detail: 'configured' },
+    },
   });
 
 const Healthy = z.object({ status: z.literal('ok'), checks: Checks }).openapi('HealthOk');
 const NotReady = z
   .object({
     status: z.literal('not_ready'),
-    missing: z.array(z.string()).openapi({ description: 'What to set or run before the service can answer', example: ['SIGNING_KEYS', 'PUBLIC_URL'] }),
+    missing: z.array(z.string()).openapi({ description: 'What to set or run before the service can answer', example: ['signingKeys', 'publicUrl'] }),
     checks: Checks,
   })
   .openapi('HealthNotReady');

@@ -26,6 +26,11 @@ describe('docs/errors.md', () => {
     expect(wrongStatus).toEqual([]);
   });
 
+  it('documents no code the service does not have (a renamed or removed code must leave the page too)', () => {
+    const stale = [...documented.keys()].filter((code) => !(code in ERROR_CODES));
+    expect(stale, 'codes in docs/errors.md that src/errors.ts does not define').toEqual([]);
+  });
+
   it('parses the table at all (a reformatted table must not make the check above vacuous)', () => {
     expect(documented.size).toBeGreaterThanOrEqual(Object.keys(ERROR_CODES).length);
     expect(documented.get('USER_NOT_FOUND')).toBe(404);

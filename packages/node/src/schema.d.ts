@@ -783,27 +783,54 @@ export interface components {
         DeviceLockRequest: {
             reason?: string;
         };
+        HealthCheck: {
+            detail: string;
+            ok: boolean;
+        };
         /**
-         * @description database, migrations, signingKeys, e2eKeys, publicUrl, adminToken: "ok", "local" (generated for local development) or what is missing
+         * @description Each check of what a request needs. signingKeys/e2eKeys say "configured" or, in local development, that the service generated them.
          * @example {
-         *       "database": "ok",
-         *       "migrations": "ok",
-         *       "signingKeys": "ok",
-         *       "e2eKeys": "ok",
-         *       "publicUrl": "ok",
-         *       "adminToken": "ok"
+         *       "database": {
+         *         "ok": true,
+         *         "detail": "reachable"
+         *       },
+         *       "migrations": {
+         *         "ok": true,
+         *         "detail": "applied up to 0006_local_keys_web_origins.sql"
+         *       },
+         *       "publicUrl": {
+         *         "ok": true,
+         *         "detail": "https://custos.example.com"
+         *       },
+         *       "signingKeys": {
+         *         "ok": true,
+         *         "detail": "configured"
+         *       },
+         *       "e2eKeys": {
+         *         "ok": true,
+         *         "detail": "configured"
+         *       },
+         *       "adminToken": {
+         *         "ok": true,
+         *         "detail": "configured"
+         *       }
          *     }
          */
         HealthChecks: {
-            [key: string]: string;
+            adminToken: components["schemas"]["HealthCheck"];
+            database: components["schemas"]["HealthCheck"];
+            e2eKeys: components["schemas"]["HealthCheck"];
+            migrations: components["schemas"]["HealthCheck"];
+            publicUrl: components["schemas"]["HealthCheck"];
+            signingKeys: components["schemas"]["HealthCheck"];
         };
         HealthNotReady: {
             checks: components["schemas"]["HealthChecks"];
             /**
              * @description What to set or run before the service can answer
              * @example [
-             *       "SIGNING_KEYS",
-             *       "PUBLIC_URL"
+             *       "signingKeys",
+             *       "publicUrl"
              *     ]
              */
             missing: string[];
