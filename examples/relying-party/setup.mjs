@@ -32,7 +32,10 @@ async function admin(method, path, body) {
       signal: AbortSignal.timeout(30_000),
     });
   } catch (error) {
-    throw new Error(`${method} ${path} did not reach ${CUSTOS_URL} (${error.cause?.code ?? error.name}): is Custos running (npm run dev)?`);
+    // fetch's cause is the socket error, or an AggregateError of both address families for localhost.
+    const why = error.cause?.code ?? error.cause?.errors?.[0]?.code ?? error.message;
+    console.error(`${method} /admin/v1${path} did not reach ${CUSTOS_URL} (${why}): is Custos running (npm run dev)?`);
+    process.exit(1);
   }
   const data = await response.json().catch(() => ({}));
   return { status: response.status, ok: response.ok, data };
