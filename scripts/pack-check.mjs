@@ -2,27 +2,14 @@
 //
 // `node scripts/pack-check.mjs` prints each step and, last, one JSON line with the findings; it exits non-zero
 // when a step fails. test/packages/pack.test.ts runs it so `npm test` counts it. Every child process has a timeout.
-import { spawnSync } from 'node:child_process';
 import { createHmac, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { installTarballs, packPackages, root, run } from './pack-packages.mjs';
 
-const root = new URL('..', import.meta.url).pathname;
 const bin = (name) => join(root, 'node_modules/.bin', name);
 const keep = process.argv.includes('--keep');
-
-function run(label, cmd, args, options) {
-  const started = Date.now();
-  const result = spawnSync(cmd, args, { encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' }, ...options });
-  const seconds = ((Date.now() - started) / 1000).toFixed(1);
-  if (result.error || result.status !== 0) {
-    const why = result.error?.code === 'ETIMEDOUT' ? `timed out after ${options.timeout / 1000} s` : `exit ${result.status}`;
-    throw new Error(`${label} failed (${why}):\n${result.stdout ?? ''}\n${result.stderr ?? ''}`);
-  }
-  console.log(`ok  ${label} (${seconds} s)`);
-  return result.stdout;
-}
 
 const work = mkdtempSync(join(tmpdir(), 'custos-pack-'));
 const findings = {};
@@ -30,10 +17,8 @@ try {
   // 1. The tarballs, exactly as `npm publish` would make them (prepack builds each package).
   const tarballs = join(work, 'tarballs');
   mkdirSync(tarballs);
-  const packOutput = run('npm pack (web-sdk, packages/node)', 'npm', ['pack', '--json', '--pack-destination', tarballs, '-w', 'web-sdk', '-w', 'packages/node'], { cwd: root, timeout: 300_000 });
-  // The prepack builds print to the same stdout; npm's JSON report is the array at the end.
-  const packed = JSON.parse(packOutput.slice(packOutput.search(/^\[\s*\{/m)));
-  findings.tarballs = packed.map((p) => ({ name: p.name, files: p.files.map((f) => f.path).sort() }));
+  const packed = packPackages(tarballs);
+  findings.tarballs = packed.packages;
   for (const { name, files } of findings.tarballs) {
     // Only built output, the README and package.json belong in a tarball: no sources, tests or configs.
     const junk = files.filter((f) => !(f.startsWith('dist/') || f === 'README.md' || f === 'package.json' || f === 'LICENSE'));
@@ -44,8 +29,7 @@ try {
   const app = join(work, 'app');
   mkdirSync(app);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'relying-party', private: true, type: 'module' }, null, 2));
-  const files = readdirSync(tarballs).filter((f) => f.endsWith('.tgz')).map((f) => join(tarballs, f));
-  run('npm install of the tarballs into a fresh project', 'npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-package-lock', ...files], { cwd: app, timeout: 300_000 });
+  installTarballs(app, packed.tarballs, { extraArgs: ['--no-package-lock'] });
   findings.installed = JSON.parse(readFileSync(join(app, 'node_modules/@custos/node/package.json'), 'utf8')).version;
 
   // 3a. Node: the server package verifies a webhook signed here with node:crypto; the web SDK's Node-usable entries load.

@@ -2,7 +2,15 @@
 
 export type E2eContext =
   | { skip: string }
-  | { skip?: undefined; baseUrl: string; tenantId: string; chromium: string; artifacts: string };
+  | {
+      skip?: undefined;
+      baseUrl: string;
+      tenantId: string;
+      chromium: string;
+      artifacts: string;
+      /** The operator token of this wrangler dev: tests that set up tenants of their own (the relying-party example) need it. */
+      adminToken: string;
+    };
 
 /** Debian's chromium package; CHROMIUM_PATH overrides it. Never a downloaded browser. */
 export function chromiumPath(): string {

@@ -89,7 +89,8 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     process.execPath,
     [
       wranglerJs, 'dev', '--port', String(port), '--ip', '127.0.0.1', '--persist-to', stateDir, '--show-interactive-dev-session=false',
-      '--var', 'DEMO:true', '--var', 'ALLOW_LOCAL_WEBHOOKS:false',
+      // ALLOW_LOCAL_WEBHOOKS: the relying-party example receives its webhooks on http://localhost, as under `npm run dev`.
+      '--var', 'DEMO:true', '--var', 'ALLOW_LOCAL_WEBHOOKS:true',
       // No SIGNING_KEYS / E2E_KEYS: as in local development, the service generates its own (every result token the
       // browser tests check is signed with them).
       '--var', `ADMIN_TOKEN:${vars.ADMIN_TOKEN}`,
@@ -114,7 +115,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
     throw new Error(`demo bootstrap answered ${bootstrap.status}: ${bootstrap.body}`);
   }
   const demo = JSON.parse(bootstrap.body) as { tenantId: string };
-  project.provide('e2e', { baseUrl: `http://localhost:${port}`, tenantId: demo.tenantId, chromium, artifacts } satisfies E2eContext);
+  project.provide('e2e', { baseUrl: `http://localhost:${port}`, tenantId: demo.tenantId, chromium, artifacts, adminToken: vars.ADMIN_TOKEN } satisfies E2eContext);
 
   return async () => {
     await stop(child);
