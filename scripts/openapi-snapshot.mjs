@@ -99,7 +99,8 @@ try {
     wranglerBin,
     ['dev', '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspectorPort), '--persist-to', persist, '--log-level', 'warn', '--show-interactive-dev-session=false'],
     // Its own process group, so stop() reaches workerd too; stdin ignored so wrangler never waits for keys.
-    { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], detached: true },
+    // CUSTOS_PREBUILT: built above; wrangler's [build] step must not migrate the default state or write .dev.vars.
+    { cwd: root, stdio: ['ignore', 'inherit', 'inherit'], detached: true, env: { ...process.env, CUSTOS_PREBUILT: '1' } },
   );
   for (const signal of ['SIGINT', 'SIGTERM']) {
     process.once(signal, async () => {

@@ -21,6 +21,8 @@ import type { OperationView } from '../schemas/operations';
 import type { AuditEntry } from '../storage/audit';
 import { auditHeadFrom, auditHeadStatement, commitWithAudit } from '../storage/audit';
 import { insertDeviceStatements } from '../storage/devices';
+import { outcomeFrom, readOperationOutcome, readOperationOutcomeStatement } from '../storage/operations';
+import type { OperationOutcome } from '../storage/operations';
 import { deliverRecorded, prepareEvent } from '../services/events';
 import type { EventType } from '../services/events';
 import { instrumentBindings } from '../bench-counters';
@@ -67,7 +69,22 @@ export interface OperationSnapshot {
   devices: DeviceSnapshot[];
   result?: { deviceId: string; userVerified: true; authMethod: string; token: string };
   failure?: { code: string };
+  /**
+   * SHA-256 of the finish request (caller and body) that ended the operation, kept only when its answer was lost
+   * (the state was adopted from an intent after a crash): the device's identical retry gets the answer it would have had.
+   */
+  finishDigest?: string;
+  /**
+   * Crash safety. Written to this object's storage before the final D1 batch is sent and cleared once it
+   * committed: what the operation becomes if that batch committed. D1 is the truth for the final state; a copy
+   * that still holds an intent (the process died between the two writes, or the batch's outcome is unknown)
+   * asks D1 on its next load and either adopts the intent or drops it (see Operation.reconcile).
+   */
+  intent?: FinalState;
 }
+
+/** The part of an operation that its final D1 batch decides. */
+type FinalState = Pick<OperationSnapshot, 'status' | 'completedAt' | 'result' | 'failure' | 'finishDigest'>;
 
 export type Caller = { kind: 'sdk'; tokenHash: string } | { kind: 'device'; deviceId: string };
 
@@ -157,9 +174,45 @@ class Operation {
     return this.calls === 0 && !this.finishing && this.waiters.size === 0;
   }
 
+  private reconciling: Promise<OperationSnapshot> | null = null;
+
   private async load(): Promise<OperationSnapshot | null> {
     if (this.op === undefined) this.op = this.host.read(this.id);
+    // An intent while no finalise runs here: a crash or a failed batch left the outcome unknown. Ask D1 first.
+    if (this.op?.intent && !this.finishing) {
+      this.reconciling ??= this.reconcile(this.op).finally(() => {
+        this.reconciling = null;
+      });
+      this.op = await this.reconciling;
+    }
     return this.op;
+  }
+
+  /**
+   * The final batch of `op.intent` either committed or not; D1's history row tells which (the batch moves it out of
+   * PENDING, and a guard lets only one batch ever do so). Committed: the intent becomes the state (its events were
+   * recorded by the same batch; the outbox sweeper delivers any that were not handed over). Not committed: the
+   * operation is as it was, and the device may finish it again.
+   */
+  private async reconcile(op: OperationSnapshot): Promise<OperationSnapshot> {
+    const { intent, ...before } = op;
+    const row = await readOperationOutcome(this.env.DB, op.id);
+    let next: OperationSnapshot;
+    if (row && intent && row.status === intent.status && row.completedAt === intent.completedAt) {
+      next = { ...before, ...intent };
+    } else if (row && isFinal(row.status)) {
+      next = finalFromHistory(before, row);
+    } else {
+      next = before;
+    }
+    console.warn(JSON.stringify({ level: 'warn', message: 'operation reconciled with D1', operationId: op.id, outcome: next.status, intent: intent?.status }));
+    this.op = next;
+    this.host.write(this.id, next);
+    if (isFinal(next.status)) {
+      await this.host.schedule(this.id, Date.parse(next.completedAt ?? next.expiresAt) + RETAIN_FINAL_MS);
+      this.wakeWaiters();
+    }
+    return next;
   }
 
   private async save(op: OperationSnapshot): Promise<void> {
@@ -360,6 +413,13 @@ class Operation {
    * racing second call (or a replay of the same assertion) is refused and the challenge is used once.
    */
   async sdkFinish(input: { caller: Caller; body: FinishInput }): Promise<DoResult<FinishView>> {
+    const digest = await finishDigestOf(input);
+    const current = await this.load();
+    // Idempotent finish after a crash: the very request that ended the operation, whose answer was lost, sent again
+    // gets the answer it would have had; any other finish of a final operation is refused below (single use).
+    if (current && isFinal(current.status) && current.finishDigest && this.authorised(current, input.caller) && digestsEqual(current.finishDigest, digest)) {
+      return finishAnswer(current);
+    }
     const found = await this.forCaller(input.caller);
     if (!found.ok) return found;
     // Refused before it could count as an attempt.
@@ -369,30 +429,21 @@ class Operation {
     if (this.finishing) return fail('OPERATION_CONFLICT', 'The operation is being completed by another request.');
     this.finishing = true;
     try {
-      return await this.complete(found.value, input);
+      return await this.complete(found.value, { ...input, digest });
     } finally {
       this.finishing = false;
     }
   }
 
-  private async complete(op: OperationSnapshot, input: { caller: Caller; body: FinishInput }): Promise<DoResult<FinishView>> {
+  private async complete(op: OperationSnapshot, input: { caller: Caller; body: FinishInput; digest: string }): Promise<DoResult<FinishView>> {
     const outcome = await this.verify(op, input);
     if (!outcome.ok) {
-      await this.finalise(op, {
-        status: 'FAILED', actor: outcome.deviceId ? `device:${outcome.deviceId}` : 'sdk', deviceId: outcome.deviceId, reason: outcome.reason,
+      const failed = await this.finalise(op, {
+        status: 'FAILED', actor: outcome.deviceId ? `device:${outcome.deviceId}` : 'sdk', deviceId: outcome.deviceId, reason: outcome.reason, finishDigest: input.digest,
       });
-      // PSD2: a failure says no more than VERIFICATION_FAILED, whatever the cause.
-      return fail('VERIFICATION_FAILED', 'The device response could not be verified.');
+      return finishAnswer(failed);
     }
-    const finished = await this.finalise(op, { status: 'COMPLETED', actor: `device:${outcome.deviceId}`, deviceId: outcome.deviceId, success: outcome });
-    // A credential another operation registered first (UNIQUE credentials) fails like any verification: PSD2 says no more.
-    if (finished.status === 'FAILED') return fail('VERIFICATION_FAILED', 'The device response could not be verified.');
-    if (finished.status !== 'COMPLETED') {
-      const code: ErrorCode = finished.failure?.code === 'USER_NOT_ACTIVE' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE';
-      return fail(code, `The operation was ${finished.status}: ${finished.failure?.code ?? 'refused'}.`, { operationStatus: finished.status });
-    }
-    // The device learns its own id (the authenticator app keeps it for device proofs).
-    return { ok: true, value: { status: finished.status, ...(finished.result ? { deviceId: finished.result.deviceId } : {}) } };
+    return finishAnswer(await this.finalise(op, { status: 'COMPLETED', actor: `device:${outcome.deviceId}`, deviceId: outcome.deviceId, success: outcome, finishDigest: input.digest }));
   }
 
   private async verify(op: OperationSnapshot, input: { caller: Caller; body: FinishInput }): Promise<Verification> {
@@ -488,7 +539,7 @@ class Operation {
    */
   private async finalise(
     op: OperationSnapshot,
-    change: { status: 'COMPLETED' | 'FAILED' | 'REJECTED' | 'CANCELLED' | 'EXPIRED'; actor: string; deviceId?: string; reason?: string; success?: Success; attempt?: number },
+    change: { status: 'COMPLETED' | 'FAILED' | 'REJECTED' | 'CANCELLED' | 'EXPIRED'; actor: string; deviceId?: string; reason?: string; success?: Success; attempt?: number; finishDigest?: string },
   ): Promise<OperationSnapshot> {
     const db = this.env.DB;
     const now = new Date();
@@ -504,7 +555,17 @@ class Operation {
           db.prepare('SELECT status FROM users WHERE id = ?1').bind(op.userId),
           db.prepare('SELECT id, status, failed_attempts FROM devices WHERE id = ?1').bind(change.deviceId ?? ''),
           db.prepare('SELECT counter FROM credentials WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, change.success?.kind === 'assertion' ? change.success.credentialId : ''),
+          readOperationOutcomeStatement(db, op.id),
         ]);
+    // D1 already holds a final state (an earlier batch committed and this copy did not learn it): that state stands.
+    const recorded = fast ? null : outcomeFrom(pre[4]);
+    if (recorded && isFinal(recorded.status)) {
+      const adopted = finalFromHistory(op, recorded);
+      await this.save(adopted);
+      await this.host.schedule(this.id, Date.parse(adopted.completedAt ?? adopted.expiresAt) + RETAIN_FINAL_MS);
+      this.wakeWaiters();
+      return adopted;
+    }
     const head = fast ? undefined : auditHeadFrom(pre[0]);
     const userStatus = fast ? 'ACTIVE' : (pre[1]?.results[0] as { status?: string } | undefined)?.status;
     const device = fast ? undefined : (pre[2]?.results[0] as { id: string; status: string; failed_attempts: number } | undefined);
@@ -609,6 +670,9 @@ class Operation {
 
     const historyDevice = completedDevice ?? change.deviceId ?? op.deviceId ?? null;
     statements.push(
+      // Guard: a final state never changes. Only one batch ever moves the history row out of PENDING.
+      db.prepare(`INSERT INTO guards (ok) SELECT COUNT(*) FROM operations WHERE id = ?1 AND status IN ('PENDING', 'IN_PROGRESS')`).bind(op.id),
+      db.prepare('DELETE FROM guards'),
       db
         .prepare('UPDATE operations SET status = ?2, completed_at = ?3, failure_code = ?4, device_id = ?5 WHERE id = ?1')
         .bind(op.id, status, at, failureCode ?? null, historyDevice),
@@ -628,6 +692,12 @@ class Operation {
       },
     });
     const prepared = events.map((event) => prepareEvent(db, op.tenantId, event.type, event.data, now));
+    const finalState: FinalState = {
+      status, completedAt: at, ...(result ? { result } : {}), ...(failure ? { failure } : {}), ...(change.finishDigest ? { finishDigest: change.finishDigest } : {}),
+    };
+    // Crash safety: the intent is stored before the batch leaves (a Durable Object's output gate holds the D1 call
+    // until this write is durable), so a restart after the commit finds it and reconciles instead of redoing the work.
+    await this.save({ ...op, intent: finalState });
     let results: D1Result[];
     try {
       results = await commitWithAudit(db, op.tenantId, [...statements, ...prepared.map((p) => p.statement)], audit, at, { head });
@@ -645,7 +715,10 @@ class Operation {
         : { status: 'CANCELLED', actor: 'system', reason: success0(change)?.kind === 'registration' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE' });
     }
 
-    const final: OperationSnapshot = { ...op, status, completedAt: at, ...(result ? { result } : {}), ...(failure ? { failure } : {}) };
+    // This request answers the finish itself, so the digest is dropped: a second finish is refused (single use). Only a
+    // state adopted from an intent keeps it, because the process died before that answer could leave.
+    const { finishDigest: _answeredNow, ...answered } = finalState;
+    const final: OperationSnapshot = { ...op, ...answered };
     await this.save(final);
     await this.host.schedule(this.id, now.getTime() + RETAIN_FINAL_MS);
     this.wakeWaiters();
@@ -658,6 +731,35 @@ type Success =
   | { ok: true; kind: 'registration'; deviceId: string; credential: NewCredential | null; deviceKeyJwk: JsonWebKey | null; userVerification?: string; evidence: Record<string, unknown> }
   | { ok: true; kind: 'assertion'; deviceId: string; credentialId: string; newCounter: number; backedUp: boolean; evidence: Record<string, unknown> }
   | { ok: true; kind: 'native'; deviceId: string; userVerification: string; evidence: Record<string, unknown> };
+
+/** What a finish answers for the final state it produced: replayed unchanged to an identical retry. */
+function finishAnswer(op: OperationSnapshot): DoResult<FinishView> {
+  // PSD2: a failure says no more than VERIFICATION_FAILED, whatever the cause (a credential another operation
+  // registered first included).
+  if (op.status === 'FAILED') return fail('VERIFICATION_FAILED', 'The device response could not be verified.');
+  if (op.status !== 'COMPLETED') {
+    const code: ErrorCode = op.failure?.code === 'USER_NOT_ACTIVE' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE';
+    return fail(code, `The operation was ${op.status}: ${op.failure?.code ?? 'refused'}.`, { operationStatus: op.status });
+  }
+  // The device learns its own id (the authenticator app keeps it for device proofs).
+  return { ok: true, value: { status: op.status, ...(op.result ? { deviceId: op.result.deviceId } : {}) } };
+}
+
+/** SHA-256 of a finish request as the operation remembers it (exported for the crash-recovery tests). */
+export async function finishDigestOf(input: { caller: Caller; body: FinishInput }): Promise<string> {
+  const caller = input.caller.kind === 'sdk' ? `sdk:${input.caller.tokenHash}` : `device:${input.caller.deviceId}`;
+  const bytes = new TextEncoder().encode(`${caller}\n${JSON.stringify(input.body)}`);
+  return [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/** A final state learnt from D1 alone (no intent to adopt): status, time and failure; a result token is not in D1. */
+function finalFromHistory(op: OperationSnapshot, row: OperationOutcome): OperationSnapshot {
+  const { intent: _intent, ...rest } = op;
+  return {
+    ...rest, status: row.status, completedAt: row.completedAt ?? new Date().toISOString(),
+    ...(row.failureCode && row.status !== 'COMPLETED' ? { failure: { code: row.failureCode } } : {}),
+  };
+}
 
 function success0(change: { success?: Success }): Success | undefined {
   return change.success;
