@@ -1,6 +1,16 @@
-// Worker entry: the Hono app and the Durable Object classes.
+// Worker entry: the Hono app, the Durable Object classes, and the Cron Trigger that keeps the maintenance alarm armed.
 import { app } from './app';
+import type { Bindings } from './env';
+import { maintenanceStub } from './durable-objects/maintenance';
 
 export { OperationDO } from './durable-objects/operation';
 export { WebhookDeliveryDO } from './durable-objects/webhook-delivery';
-export default app;
+export { MaintenanceDO } from './durable-objects/maintenance';
+
+export default {
+  fetch: app.fetch,
+  // The maintenance object re-arms its own alarm; the cron only makes sure it was armed at least once (a fresh deploy).
+  async scheduled(_controller: ScheduledController, env: Bindings): Promise<void> {
+    await maintenanceStub(env).poke();
+  },
+} satisfies ExportedHandler<Bindings>;

@@ -67,16 +67,3 @@ function logNotEmitted(tenantId: string, type: string, error: unknown): void {
 export function deliveryStub(env: Pick<Bindings, 'WEBHOOKS'>, eventId: string): DurableObjectStub<import('../durable-objects/webhook-delivery').WebhookDeliveryDO> {
   return env.WEBHOOKS.get(env.WEBHOOKS.idFromName(eventId));
 }
-
-/**
- * Emits an event after the state change it reports has committed. A failure here is logged and
- * swallowed: the change stands and its caller must not fail for want of a notification.
- */
-export async function emitEvent(env: Bindings, tenantId: string, type: EventType, data: Record<string, unknown>): Promise<void> {
-  try {
-    const event = await recordEvent(env, tenantId, type, data);
-    if (event) await enqueue(env, event);
-  } catch (error) {
-    logNotEmitted(tenantId, type, error);
-  }
-}

@@ -1,7 +1,6 @@
-// Side effects of user and device state changes: cancel their live operations and emit events.
+// Side effects of user and device state changes: cancel their live operations (their events go in the change's own batch).
 import type { Bindings } from '../env';
 import type { User } from '../storage/users';
-import { emitEvent } from './events';
 import { operationStub } from '../durable-objects/operation';
 
 interface PendingRow {
@@ -26,8 +25,4 @@ export async function cancelLiveOperations(env: Bindings, scope: { tenantId: str
 
 export async function onUserBlocked(env: Bindings, user: User): Promise<void> {
   await cancelLiveOperations(env, { tenantId: user.tenantId, userId: user.id }, user.status === 'DEACTIVATED' ? 'USER_DEACTIVATED' : 'USER_LOCKED');
-}
-
-export async function onUserChanged(env: Bindings, user: User, type: 'user.locked' | 'user.unlocked' | 'user.deactivated'): Promise<void> {
-  await emitEvent(env, user.tenantId, type, { userId: user.id, status: user.status, ...(user.lockReason ? { lockReason: user.lockReason } : {}) });
 }

@@ -3,6 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { createRouter } from '../../env';
 import { ApiError } from '../../errors';
 import { newWebhookSecret } from '../../domain/webhook-signature';
+import { maintenanceStub } from '../../durable-objects/maintenance';
 import { checkWebhookUrl } from '../../domain/webhook-url';
 import { requireAdmin } from '../../middleware/auth';
 import { IdParam, notFound, operatorErrors, operatorReadErrors, ProblemSchema } from '../../schemas/common';
@@ -79,6 +80,8 @@ webhooksAdmin.openapi(
         data: { host: checked.url.host, replaced: current !== null, reenabled: current?.disabledAt != null },
       },
     ], at);
+    // Events are recorded from now on: make sure the outbox sweeper runs (it keeps itself armed afterwards).
+    await maintenanceStub(c.env).poke();
     return c.json({ url: checked.url.href, secret, ...(previousSecretExpiresAt ? { previousSecretExpiresAt } : {}) }, 200);
   },
 );

@@ -13,7 +13,7 @@ import { commitWithAudit } from '../../storage/audit';
 import { loadUser } from './users';
 import { historyView } from './operations';
 import { cancelLiveOperations } from '../../services/lifecycle';
-import { emitEvent } from '../../services/events';
+import { deliverRecorded, prepareEvent } from '../../services/events';
 
 export const devices = createRouter();
 const devicesScope = requireScope('devices');
@@ -109,12 +109,14 @@ async function changeDeviceStatus(env: Bindings, auth: AuthContext, deviceId: st
     : action === 'unlock' ? { status: 'ACTIVE' as const, lockReason: null, resetFailures: true }
     : { status: 'DEACTIVATED' as const, lockReason: null, resetFailures: false };
   const event = action === 'lock' ? 'device.locked' : action === 'unlock' ? 'device.unlocked' : 'device.deactivated';
-  await commitWithAudit(env.DB, auth.tenantId, [setDeviceStatusStatement(env.DB, device.id, { ...next, at })], [
+  // Transactional outbox: the event is recorded in the batch of the change it reports (the sweeper delivers it if this request dies).
+  const prepared = prepareEvent(env.DB, auth.tenantId, event, { deviceId: device.id, userId: device.userId, status: next.status, ...(next.lockReason ? { lockReason: next.lockReason } : {}) });
+  const results = await commitWithAudit(env.DB, auth.tenantId, [setDeviceStatusStatement(env.DB, device.id, { ...next, at }), prepared.statement], [
     { actor: `client:${auth.clientId}`, action: event, targetType: 'device', targetId: device.id, userId: device.userId, data: next.lockReason ? { reason: next.lockReason } : {} },
   ], at);
   const updated: Device = { ...device, status: next.status, lockReason: next.lockReason, failedAttempts: next.resetFailures ? 0 : device.failedAttempts, updatedAt: at };
   if (next.status !== 'ACTIVE') await cancelLiveOperations(env, { tenantId: auth.tenantId, userId: device.userId, deviceId: device.id }, next.status === 'LOCKED' ? 'DEVICE_LOCKED' : 'DEVICE_DEACTIVATED');
-  await emitEvent(env, auth.tenantId, event, { deviceId: device.id, userId: device.userId, status: next.status, ...(next.lockReason ? { lockReason: next.lockReason } : {}) });
+  await deliverRecorded(env, [{ prepared, result: results[1] }]);
   return updated;
 }
 

@@ -11,8 +11,8 @@ import type { User } from '../../storage/users';
 import { eraseUserStatements, getUser, insertUserStatements, listUsers, patchUserStatements, setUserStatusStatement } from '../../storage/users';
 import { commitWithAudit } from '../../storage/audit';
 import type { AuditEntry } from '../../storage/audit';
-import { emitEvent } from '../../services/events';
-import { onUserBlocked, onUserChanged } from '../../services/lifecycle';
+import { deliverRecorded, prepareEvent } from '../../services/events';
+import { onUserBlocked } from '../../services/lifecycle';
 
 export const users = createRouter();
 const usersScope = requireScope('users');
@@ -232,13 +232,15 @@ async function changeUserStatus(
     statements.push(db.prepare(`UPDATE devices SET status = 'DEACTIVATED', lock_reason = NULL, updated_at = ?2 WHERE id = ?1`).bind(deviceId, at));
     audit.push({ actor: actor(auth.clientId), action: 'device.deactivated', targetType: 'device', targetId: deviceId, userId: user.id, data: { reason: 'USER_DEACTIVATED' } });
   }
-  await commitWithAudit(db, auth.tenantId, statements, audit, at);
+  // Transactional outbox: each event is recorded in the batch of the change it reports (the sweeper delivers it if this request dies).
+  const prepared = [
+    ...deviceIds.map((deviceId) => prepareEvent(db, auth.tenantId, 'device.deactivated', { deviceId, userId: user.id, status: 'DEACTIVATED' })),
+    prepareEvent(db, auth.tenantId, change.action, { userId: user.id, status: change.status, ...(change.lockReason ? { lockReason: change.lockReason } : {}) }),
+  ];
+  const results = await commitWithAudit(db, auth.tenantId, [...statements, ...prepared.map((p) => p.statement)], audit, at);
   const updated: User = { ...user, status: change.status, lockReason: change.lockReason, updatedAt: at };
-  for (const deviceId of deviceIds) {
-    await emitEvent(env, auth.tenantId, 'device.deactivated', { deviceId, userId: user.id, status: 'DEACTIVATED' });
-  }
-  await onUserChanged(env, updated, change.action);
   if (change.status !== 'ACTIVE') await onUserBlocked(env, updated);
+  await deliverRecorded(env, prepared.map((p, i) => ({ prepared: p, result: results[statements.length + i] })));
   return updated;
 }
 

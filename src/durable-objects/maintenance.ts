@@ -1,0 +1,111 @@
+// MaintenanceDO: one object whose alarm runs the outbox sweeper, repairs unfinished lock cascades and purges expired state.
+import { DurableObject } from 'cloudflare:workers';
+import type { Bindings } from '../env';
+import { deliveryStub } from '../services/events';
+import { operationStub } from './operation';
+import { purgeExpired, strandedLiveOperations, undeliveredEvents } from '../storage/maintenance';
+
+/** How often the sweep runs while the object is armed (it re-arms itself for ever once poked). */
+export const SWEEP_INTERVAL_MS = 30_000;
+/** An event younger than this is still being handed to its delivery object by the request that recorded it. */
+export const SWEEP_GRACE_MS = 30_000;
+/** How far back the sweeper looks: older undelivered events are past the 24 h retry promise anyway. */
+export const SWEEP_HORIZON_MS = 24 * 3600_000;
+const SWEEP_LIMIT = 200;
+/** Retention: at most once an hour, in bounded batches. */
+const RETENTION_INTERVAL_MS = 3600_000;
+const RETENTION_BATCH = 500;
+const RETENTION_ROUNDS = 10;
+/** Webhook events and their delivery attempts are kept this long (docs/webhooks.md). */
+export const DELIVERY_RETENTION_DAYS = 30;
+const IDEMPOTENCY_RETENTION_S = 24 * 3600;
+
+export interface SweepReport {
+  handedOver: number;
+  cascades: number;
+  purged: Record<string, number> | null;
+}
+
+/**
+ * The transactional outbox's second half. Every event is inserted in the D1 batch of the change it reports; the
+ * request that committed it hands it to its delivery object at once. If that never happened (the process died,
+ * a deploy, the object was unreachable), the sweep finds the event without any delivery attempt and hands it over
+ * again: WebhookDeliveryDO.enqueue is idempotent per event id, so at-least-once holds and a duplicate is only
+ * possible where a crash makes it unavoidable (the receiver sees the same webhook-id).
+ */
+export class MaintenanceDO extends DurableObject<Bindings> {
+  /** Arms the alarm if none is set: called when a tenant configures webhooks and by the Cron Trigger. */
+  async poke(): Promise<void> {
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + 1000);
+  }
+
+  override async alarm(): Promise<void> {
+    try {
+      await this.sweep(Date.now());
+    } finally {
+      await this.ctx.storage.setAlarm(Date.now() + SWEEP_INTERVAL_MS);
+    }
+  }
+
+  /** One round: hand over stranded events, finish stranded lock cascades, and (hourly) purge what expired. */
+  async sweep(now: number): Promise<SweepReport> {
+    const db = this.env.DB;
+    const stranded = await undeliveredEvents(db, {
+      since: new Date(now - SWEEP_HORIZON_MS).toISOString(), until: new Date(now - SWEEP_GRACE_MS).toISOString(), limit: SWEEP_LIMIT,
+    });
+    let handedOver = 0;
+    for (const event of stranded) {
+      try {
+        await deliveryStub(this.env, event.id).enqueue(event);
+        handedOver++;
+      } catch (error) {
+        console.error(JSON.stringify({ level: 'error', message: 'outbox: event not handed over, next sweep retries', eventId: event.id, error: String(error) }));
+      }
+    }
+    // A user or device locked while its live operations were being cancelled (a crash mid-cascade): cancel the rest.
+    const cascades = await strandedLiveOperations(db, 50);
+    for (const op of cascades) {
+      try {
+        await operationStub(this.env, op.id).cancel({ tenantId: op.tenantId, reason: op.reason, actor: 'system' });
+      } catch (error) {
+        console.error(JSON.stringify({ level: 'error', message: 'maintenance: cascade cancel failed, next sweep retries', operationId: op.id, error: String(error) }));
+      }
+    }
+    let purged: Record<string, number> | null = null;
+    const lastRetention = (await this.ctx.storage.get<number>('retentionAt')) ?? 0;
+    if (now - lastRetention >= RETENTION_INTERVAL_MS) {
+      purged = await this.retention(now);
+      await this.ctx.storage.put('retentionAt', now);
+    }
+    if (handedOver > 0 || cascades.length > 0 || (purged && Object.values(purged).some((n) => n > 0))) {
+      console.log(JSON.stringify({ level: 'info', message: 'maintenance sweep', handedOver, cascades: cascades.length, purged }));
+    }
+    return { handedOver, cascades: cascades.length, purged };
+  }
+
+  /**
+   * Purges what has expired, in bounded batches: idempotency records after 24 h, expired access tokens and device-proof
+   * jtis, webhook events and attempts after DELIVERY_RETENTION_DAYS. The audit log is never purged here, so its hash
+   * chain stays verifiable end to end. Finished operations' Durable Object state is dropped by their shard 24 h after
+   * they end (RETAIN_FINAL_MS); their D1 history rows stay with the user.
+   */
+  private async retention(now: number): Promise<Record<string, number>> {
+    const cutoffs = {
+      idempotencyBefore: Math.floor(now / 1000) - IDEMPOTENCY_RETENTION_S,
+      expiredBefore: Math.floor(now / 1000),
+      deliveriesBefore: new Date(now - DELIVERY_RETENTION_DAYS * 86_400_000).toISOString(),
+    };
+    const total: Record<string, number> = {};
+    for (let round = 0; round < RETENTION_ROUNDS; round++) {
+      const removed = await purgeExpired(this.env.DB, cutoffs, RETENTION_BATCH);
+      for (const [kind, n] of Object.entries(removed)) total[kind] = (total[kind] ?? 0) + n;
+      if (Object.values(removed).every((n) => n < RETENTION_BATCH)) break;
+    }
+    return total;
+  }
+}
+
+/** The one maintenance object of this deployment. */
+export function maintenanceStub(env: Pick<Bindings, 'MAINTENANCE'>): DurableObjectStub<MaintenanceDO> {
+  return env.MAINTENANCE.get(env.MAINTENANCE.idFromName('maintenance'));
+}

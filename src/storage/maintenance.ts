@@ -1,0 +1,69 @@
+// D1 queries of the outbox sweeper and the retention job: what was recorded but not handed on, and what has expired.
+import type { QueuedEvent } from '../durable-objects/webhook-delivery';
+
+interface EventRow {
+  id: string;
+  tenant_id: string;
+  type: string;
+  payload: string;
+}
+
+/**
+ * Events recorded between `since` and `until` (ISO times) of which no delivery attempt exists: the ones a crash,
+ * a deploy or an unreachable delivery object may have left behind. Oldest first, at most `limit`.
+ */
+export async function undeliveredEvents(db: D1Database, window: { since: string; until: string; limit: number }): Promise<QueuedEvent[]> {
+  const rows = await db
+    .prepare(
+      `SELECT e.id, e.tenant_id, e.type, e.payload FROM events AS e
+       WHERE e.created_at >= ?1 AND e.created_at <= ?2
+         AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = e.id)
+       ORDER BY e.created_at LIMIT ?3`,
+    )
+    .bind(window.since, window.until, window.limit)
+    .all<EventRow>();
+  return rows.results.map((row) => ({ id: row.id, tenantId: row.tenant_id, type: row.type, payload: row.payload }));
+}
+
+/** Live operations whose user, or whose named device, is no longer ACTIVE: a lock cascade that did not finish. */
+export async function strandedLiveOperations(db: D1Database, limit: number): Promise<{ id: string; tenantId: string; reason: string }[]> {
+  const rows = await db
+    .prepare(
+      `SELECT o.id, o.tenant_id,
+              CASE WHEN u.status = 'DEACTIVATED' THEN 'USER_DEACTIVATED' WHEN u.status != 'ACTIVE' THEN 'USER_LOCKED'
+                   WHEN d.status = 'DEACTIVATED' THEN 'DEVICE_DEACTIVATED' ELSE 'DEVICE_LOCKED' END AS reason
+       FROM operations AS o
+       JOIN users AS u ON u.id = o.user_id
+       LEFT JOIN devices AS d ON d.id = o.device_id
+       WHERE o.status IN ('PENDING', 'IN_PROGRESS') AND (u.status != 'ACTIVE' OR (d.id IS NOT NULL AND d.status != 'ACTIVE'))
+       LIMIT ?1`,
+    )
+    .bind(limit)
+    .all<{ id: string; tenant_id: string; reason: string }>();
+  return rows.results.map((row) => ({ id: row.id, tenantId: row.tenant_id, reason: row.reason }));
+}
+
+export interface RetentionCutoffs {
+  /** Epoch seconds: idempotency records created before are gone (they are ignored after 24 h anyway). */
+  idempotencyBefore: number;
+  /** Epoch seconds: access tokens and device-proof jtis that expired before. */
+  expiredBefore: number;
+  /** ISO time: webhook events and their delivery attempts recorded before. */
+  deliveriesBefore: string;
+}
+
+/** One bounded purge of each kind; returns how many rows each removed (a full batch means: run again). */
+export async function purgeExpired(db: D1Database, cutoffs: RetentionCutoffs, batch: number): Promise<Record<string, number>> {
+  const results = await db.batch([
+    db.prepare('DELETE FROM idempotency_keys WHERE (client_id, key) IN (SELECT client_id, key FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2)').bind(cutoffs.idempotencyBefore, batch),
+    db.prepare('DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at < ?1 LIMIT ?2)').bind(cutoffs.expiredBefore, batch),
+    db.prepare('DELETE FROM device_proof_jtis WHERE jti IN (SELECT jti FROM device_proof_jtis WHERE expires_at < ?1 LIMIT ?2)').bind(cutoffs.expiredBefore, batch),
+    db.prepare('DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < ?1 LIMIT ?2)').bind(cutoffs.deliveriesBefore, batch),
+    // An event goes only once none of its attempts is left, so a delivery log never loses its event.
+    db
+      .prepare('DELETE FROM events WHERE id IN (SELECT e.id FROM events AS e WHERE e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = e.id) LIMIT ?2)')
+      .bind(cutoffs.deliveriesBefore, batch),
+  ]);
+  const [idempotency, accessTokens, proofJtis, deliveries, events] = results.map((r) => r.meta.changes ?? 0);
+  return { idempotency: idempotency!, accessTokens: accessTokens!, proofJtis: proofJtis!, deliveries: deliveries!, events: events! };
+}
