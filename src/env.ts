@@ -23,6 +23,8 @@ export interface Bindings {
   /** Per-attempt webhook timeout in ms (1000–30000, default 10000). */
   WEBHOOK_TIMEOUT_MS?: string;
   DEMO?: string;
+  /** Outbox sweep period and grace in seconds (2–300, default 30). */
+  OUTBOX_SWEEP_SECONDS?: string;
   /** "true" turns on the benchmark's storage round-trip counters. */
   BENCH_COUNTERS?: string;
 }

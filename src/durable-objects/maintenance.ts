@@ -5,10 +5,16 @@ import { deliveryStub } from '../services/events';
 import { operationStub } from './operation';
 import { purgeExpired, strandedLiveOperations, undeliveredEvents } from '../storage/maintenance';
 
-/** How often the sweep runs while the object is armed (it re-arms itself for ever once poked). */
+/** How often the sweep runs while the object is armed (it re-arms itself for ever once poked); OUTBOX_SWEEP_SECONDS overrides. */
 export const SWEEP_INTERVAL_MS = 30_000;
 /** An event younger than this is still being handed to its delivery object by the request that recorded it. */
 export const SWEEP_GRACE_MS = 30_000;
+
+/** The sweep period and grace: 30 s, or OUTBOX_SWEEP_SECONDS (2–300; the crash test runs it at a few seconds). */
+function sweepPeriodMs(env: Pick<Bindings, 'OUTBOX_SWEEP_SECONDS'>): number {
+  const seconds = Number(env.OUTBOX_SWEEP_SECONDS);
+  return Number.isInteger(seconds) && seconds >= 2 && seconds <= 300 ? seconds * 1000 : SWEEP_INTERVAL_MS;
+}
 /** How far back the sweeper looks: older undelivered events are past the 24 h retry promise anyway. */
 export const SWEEP_HORIZON_MS = 24 * 3600_000;
 const SWEEP_LIMIT = 200;
@@ -43,7 +49,7 @@ export class MaintenanceDO extends DurableObject<Bindings> {
     try {
       await this.sweep(Date.now());
     } finally {
-      await this.ctx.storage.setAlarm(Date.now() + SWEEP_INTERVAL_MS);
+      await this.ctx.storage.setAlarm(Date.now() + sweepPeriodMs(this.env));
     }
   }
 
@@ -51,7 +57,7 @@ export class MaintenanceDO extends DurableObject<Bindings> {
   async sweep(now: number): Promise<SweepReport> {
     const db = this.env.DB;
     const stranded = await undeliveredEvents(db, {
-      since: new Date(now - SWEEP_HORIZON_MS).toISOString(), until: new Date(now - SWEEP_GRACE_MS).toISOString(), limit: SWEEP_LIMIT,
+      since: new Date(now - SWEEP_HORIZON_MS).toISOString(), until: new Date(now - Math.min(SWEEP_GRACE_MS, sweepPeriodMs(this.env))).toISOString(), limit: SWEEP_LIMIT,
     });
     let handedOver = 0;
     for (const event of stranded) {

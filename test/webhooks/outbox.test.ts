@@ -10,7 +10,7 @@ import { configureWebhook, eventsOf, Receiver, waitForDeliveries } from './harne
 import { verifyWebhook } from '../../packages/node/src/webhooks';
 
 async function sweepAt(now: number): Promise<SweepReport> {
-  return runInDurableObject(maintenanceStub(env), (instance: MaintenanceDO) => instance.sweep(now));
+  return runInDurableObject(maintenanceStub(env), (instance) => (instance as unknown as MaintenanceDO).sweep(now));
 }
 
 /** An event committed in D1 whose hand-over never happened: what a process killed right after the commit leaves. */
