@@ -2,6 +2,7 @@
 import { cpSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { assetsHeadersFile } from '../src/security-headers.mjs';
 
 const require = createRequire(import.meta.url);
 const root = new URL('..', import.meta.url).pathname;
@@ -11,7 +12,8 @@ mkdirSync(docs, { recursive: true });
 for (const file of ['swagger-ui.css', 'swagger-ui-bundle.js']) cpSync(join(swagger, file), join(docs, file));
 writeFileSync(
   join(docs, 'init.js'),
-  "window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true });\n",
+  // validatorUrl 'none': the online validator badge would send the document's URL to validator.swagger.io (and /docs' CSP blocks it).
+  "window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui', deepLinking: true, validatorUrl: 'none' });\n",
 );
 const sdkBundle = join(root, 'web-sdk/dist/custos.browser.js');
 if (existsSync(sdkBundle)) {
@@ -23,4 +25,6 @@ if (existsSync(pwa)) cpSync(pwa, join(root, 'public/app'), { recursive: true });
 // The demo relying party's page (served by src/routes/demo.ts only when DEMO=true).
 const demoPage = join(root, 'web-sdk/demo');
 if (existsSync(demoPage)) cpSync(demoPage, join(root, 'public/demo'), { recursive: true });
+// Security headers of everything the assets layer serves before the worker runs (CSP per page area, nosniff, …).
+writeFileSync(join(root, 'public/_headers'), assetsHeadersFile());
 console.log('assets built in public/');

@@ -3,6 +3,7 @@ import { HTTPException } from 'hono/http-exception';
 import { createRouter } from './env';
 import { ApiError, problemResponse } from './errors';
 import { traceId } from './middleware/trace';
+import { securityHeaders } from './middleware/security-headers';
 import { jsonBody } from './middleware/body';
 import { tenants } from './routes/admin/tenants';
 import { webhooksAdmin } from './routes/admin/webhooks';
@@ -28,6 +29,8 @@ export const app = createRouter();
 
 app.use('*', benchCounting);
 app.use('*', traceId);
+// CSP, nosniff, frame and referrer policy on everything the worker answers; the assets layer has public/_headers.
+app.use('*', securityHeaders);
 // Relying-party pages on their own origins call /sdk/* (CORS); /v1, /admin and /oauth are server to server: no CORS at all.
 app.use('/sdk/*', sdkCors);
 app.use('/v1/*', jsonBody);

@@ -12,6 +12,21 @@ const LOCAL_HOSTS: ReadonlySet<string> = new Set(['localhost', '127.0.0.1', '[::
 // ICANN's reserved .internal incl. metadata.google.internal, RFC 8375 .home.arpa).
 const INTERNAL_SUFFIXES: readonly string[] = ['.localhost', '.local', '.internal', '.home.arpa', '.localdomain'];
 
+/**
+ * Public DNS names whose every subdomain resolves to loopback (127.0.0.1 / ::1): a developer
+ * convenience, and an SSRF into the sender's own host that the URL alone does not reveal.
+ */
+const LOOPBACK_DOMAINS: readonly string[] = ['localtest.me', 'lvh.me', 'vcap.me', 'lacolhost.com', 'fuf.me', 'localhost.direct', 'local.gd'];
+
+/**
+ * Wildcard DNS services that resolve a name to the address written in it (10.0.0.1.nip.io,
+ * 10-0-0-1.sslip.io, 0a000001.nip.io, --1.sslip.io for ::1). They take many spellings and IPv6
+ * too, so the whole service is refused rather than each decoded address judged.
+ */
+const ADDRESS_IN_NAME_DOMAINS: readonly string[] = ['nip.io', 'sslip.io', 'xip.io', 'traefik.me', 'nip.direct'];
+
+const isUnder = (name: string, domain: string): boolean => name === domain || name.endsWith(`.${domain}`);
+
 // [first address, prefix length] of IPv4 blocks that are not publicly routable (RFC 6890 et al.).
 const BLOCKED_IPV4: ReadonlyArray<readonly [string, number]> = [
   ['0.0.0.0', 8], // "this network"
@@ -125,15 +140,19 @@ function hostRefusal(hostname: string): string | undefined {
   if (name === 'localhost' || INTERNAL_SUFFIXES.some((suffix) => name.endsWith(suffix))) {
     return 'host name of a local or internal network';
   }
+  if (LOOPBACK_DOMAINS.some((domain) => isUnder(name, domain))) return 'public name that resolves to loopback';
+  if (ADDRESS_IN_NAME_DOMAINS.some((domain) => isUnder(name, domain))) return 'wildcard DNS name that resolves to the address written in it';
   // A single label ("metadata", "intranet") is completed by a search domain into an internal name.
   if (!name.includes('.')) return 'host name must be fully qualified';
   return undefined;
 }
 
 /**
- * Accepts a webhook endpoint only if it is https to a public host. This judges the URL alone: a
- * public name that resolves to a private address is not caught here, so the sender must not follow
- * redirects (API.md) and relies on the platform's egress for the resolved address.
+ * Accepts a webhook endpoint only if it is https to a public host. This judges the URL alone (a
+ * Worker cannot resolve DNS before it connects): well-known names that resolve to loopback or to
+ * an address written in them are refused by name, but any other public name that resolves to a
+ * private address is not caught here. So the sender does not follow redirects (API.md) and relies
+ * on the platform's egress for the resolved address (docs/webhooks.md, "Where webhooks may go").
  */
 // OWASP SSRF prevention: allow only public https targets, never internal or metadata addresses.
 export function checkWebhookUrl(url: string, options: { allowLocal: boolean }): WebhookUrlCheck {

@@ -1,6 +1,25 @@
-// Shared wire pieces: problem details, list pagination and the opaque cursor.
+// Shared wire pieces: well-formed strings, problem details, list pagination and the opaque cursor.
 import { z } from '@hono/zod-openapi';
 import { ApiError } from '../errors';
+
+// In a `u` regex a valid surrogate pair is one (astral) code point, so only a lone half is a \p{Surrogate} match.
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+export const NOT_WELL_FORMED = 'must be well-formed Unicode (it holds a lone UTF-16 surrogate)';
+
+/** String.prototype.isWellFormed (ES2024), written out so it needs no newer lib or runtime. */
+export function isWellFormed(value: string): boolean {
+  return !LONE_SURROGATE.test(value);
+}
+
+/**
+ * Every string the API stores. JSON can carry a lone surrogate (`"\ud800"`), which UTF-8 cannot:
+ * D1 would keep U+FFFD instead, so what is read back (or signed into a result token) would differ
+ * from what was accepted. Refused up front instead, as 400 VALIDATION_FAILED naming the field.
+ */
+export function wellFormedString(): z.ZodString {
+  return z.string().refine(isWellFormed, NOT_WELL_FORMED);
+}
 
 export const ProblemSchema = z
   .object({

@@ -1,17 +1,18 @@
 // Wire schemas of device operations: the start body (discriminated by type) and the Operation resource.
 import { z } from '@hono/zod-openapi';
 import { isCurrency, parseAmount } from '../domain/money';
+import { wellFormedString } from './common';
 
-const Context = z.strictObject({ title: z.string().min(1).max(64), text: z.string().max(1024).optional() }).openapi('OperationContext');
+const Context = z.strictObject({ title: wellFormedString().min(1).max(64), text: wellFormedString().max(1024).optional() }).openapi('OperationContext');
 
-const Payee = z.strictObject({ name: z.string().min(1).max(140), account: z.string().min(1).max(64).optional() });
+const Payee = z.strictObject({ name: wellFormedString().min(1).max(140), account: wellFormedString().min(1).max(64).optional() });
 
 export const TransactionSchema = z
   .strictObject({
     amount: z.string().openapi({ example: '12.50', description: 'Decimal string, > 0, at most the currency’s ISO 4217 minor digits' }),
     currency: z.string().refine(isCurrency, 'an active ISO 4217 code such as EUR').openapi({ example: 'EUR' }),
     payee: Payee,
-    reference: z.string().min(1).max(140).optional(),
+    reference: wellFormedString().min(1).max(140).optional(),
   })
   .superRefine((t, ctx) => {
     if (!isCurrency(t.currency)) return;
@@ -31,7 +32,7 @@ const Common = {
 
 export const StartOperationSchema = z
   .discriminatedUnion('type', [
-    z.strictObject({ type: z.literal('REGISTRATION'), ...Common, deviceName: z.string().min(1).max(64).optional(), authorisedBy: z.string().min(1).max(64).optional() }),
+    z.strictObject({ type: z.literal('REGISTRATION'), ...Common, deviceName: wellFormedString().min(1).max(64).optional(), authorisedBy: wellFormedString().min(1).max(64).optional() }),
     z.strictObject({ type: z.literal('AUTHENTICATION'), ...Common }),
     z.strictObject({
       type: z.literal('AUTHORISATION'),
@@ -43,9 +44,9 @@ export const StartOperationSchema = z
       type: z.literal('SIGNATURE'),
       ...Common,
       document: z.strictObject({
-        content: z.string().min(1).refine((s) => new TextEncoder().encode(s).byteLength <= 64 * 1024, 'at most 64 KiB of UTF-8'),
+        content: wellFormedString().min(1).refine((s) => new TextEncoder().encode(s).byteLength <= 64 * 1024, 'at most 64 KiB of UTF-8'),
         mimeType: z.enum(['text/plain', 'text/markdown', 'application/json']),
-        title: z.string().min(1).max(128).optional(),
+        title: wellFormedString().min(1).max(128).optional(),
       }),
     }),
   ])

@@ -1,5 +1,6 @@
 // Wire schemas of the operator API: tenants, their policy and API clients.
 import { z } from '@hono/zod-openapi';
+import { wellFormedString } from './common';
 
 /** A URL zod's own check already refused still reaches refinements (zod 4): parse defensively, never throw. */
 function parsedUrl(value: string): URL | null {
@@ -10,7 +11,23 @@ function parsedUrl(value: string): URL | null {
   }
 }
 
-const origin = z.string().url().refine((o) => {
+/** 127.0.0.0/8, as WHATWG URL serialises every IPv4 spelling (0x7f.1, 2130706433) into a dotted quad. */
+const LOOPBACK_IPV4 = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+/**
+ * branding.logoUrl, shown as an <img> by the authenticator app: https from any host; http only when
+ * the host is exactly a loopback name or address (local development). Judged on the parsed host, so
+ * `http://localhost.attacker.example` and `http://localhost@attacker.example` are not local. No
+ * credentials: they would go to whoever serves the image, from every device that shows it.
+ */
+export function isLogoUrl(value: string): boolean {
+  const u = parsedUrl(value);
+  if (!u || u.username !== '' || u.password !== '') return false;
+  if (u.protocol === 'https:') return true;
+  return u.protocol === 'http:' && (u.hostname === 'localhost' || u.hostname === '[::1]' || LOOPBACK_IPV4.test(u.hostname));
+}
+
+const origin = wellFormedString().url().refine((o) => {
   const u = parsedUrl(o);
   if (!u) return false;
   return (u.protocol === 'https:' || u.hostname === 'localhost' || u.hostname === '127.0.0.1') && u.pathname === '/' && !u.search && !u.hash && !u.username;
@@ -22,7 +39,7 @@ const webOrigins = z
   .max(20)
   .openapi({ description: 'Web origins whose pages may call /sdk/v1 and load the SDK bundle (CORS). Defaults to `origins`.' });
 
-const rpId = z.string().min(1).max(253).regex(/^(localhost|([a-z0-9-]+\.)+[a-z0-9-]+)$/, 'a registrable domain such as bank.example');
+const rpId = wellFormedString().min(1).max(253).regex(/^(localhost|([a-z0-9-]+\.)+[a-z0-9-]+)$/, 'a registrable domain such as bank.example');
 
 export const PolicySchema = z
   .strictObject({
@@ -35,8 +52,8 @@ export const PolicySchema = z
 
 export const BrandingSchema = z
   .strictObject({
-    name: z.string().min(1).max(64).optional(),
-    logoUrl: z.string().url().max(2048).refine((u) => u.startsWith('https://') || u.startsWith('http://localhost'), 'https only').optional(),
+    name: wellFormedString().min(1).max(64).optional(),
+    logoUrl: wellFormedString().url().max(2048).refine(isLogoUrl, 'an https URL without credentials (http only for localhost or a loopback address)').optional(),
     primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a #rrggbb colour').optional(),
   })
   .openapi('Branding');
@@ -59,9 +76,9 @@ export const TenantSchema = z
 
 export const CreateTenantSchema = z
   .strictObject({
-    name: z.string().min(1).max(128),
+    name: wellFormedString().min(1).max(128),
     rpId,
-    rpName: z.string().min(1).max(128).optional(),
+    rpName: wellFormedString().min(1).max(128).optional(),
     origins: z.array(origin).min(1).max(20),
     allowedOrigins: webOrigins.optional(),
     branding: BrandingSchema.optional(),
@@ -71,9 +88,9 @@ export const CreateTenantSchema = z
 
 export const PatchTenantSchema = z
   .strictObject({
-    name: z.string().min(1).max(128).optional(),
+    name: wellFormedString().min(1).max(128).optional(),
     rpId: rpId.optional(),
-    rpName: z.string().min(1).max(128).optional(),
+    rpName: wellFormedString().min(1).max(128).optional(),
     origins: z.array(origin).min(1).max(20).optional(),
     allowedOrigins: webOrigins.nullable().optional(),
     branding: BrandingSchema.optional(),
@@ -84,7 +101,7 @@ export const PatchTenantSchema = z
 export const ScopeSchema = z.enum(['users', 'devices', 'operations', 'audit']);
 
 export const CreateClientSchema = z
-  .strictObject({ name: z.string().min(1).max(128), scopes: z.array(ScopeSchema).min(1).max(4).optional() })
+  .strictObject({ name: wellFormedString().min(1).max(128), scopes: z.array(ScopeSchema).min(1).max(4).optional() })
   .openapi('CreateClient');
 
 export const ClientSchema = z

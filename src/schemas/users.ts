@@ -1,10 +1,11 @@
 // Wire schemas of the identity store: users and their attributes.
 import { z } from '@hono/zod-openapi';
+import { wellFormedString } from './common';
 
 export const ATTRIBUTE_KEY = /^[A-Za-z0-9_.-]{1,64}$/;
 export const MAX_ATTRIBUTES = 100;
 
-const attributeKey = z.string().regex(ATTRIBUTE_KEY, 'keys match ^[A-Za-z0-9_.-]{1,64}$');
+const attributeKey = wellFormedString().regex(ATTRIBUTE_KEY, 'keys match ^[A-Za-z0-9_.-]{1,64}$');
 
 /** `__proto__` matches the key pattern, but zod strips it from records silently (201 without it): refuse it instead. */
 const refuseProtoKey = <T extends z.ZodTypeAny>(record: T) =>
@@ -14,8 +15,8 @@ const refuseProtoKey = <T extends z.ZodTypeAny>(record: T) =>
     }
     return value;
   }, record);
-const attributeValue = z.string().max(1024, 'values are at most 1024 characters');
-const externalRef = z.string().min(1).max(256);
+const attributeValue = wellFormedString().max(1024, 'values are at most 1024 characters');
+const externalRef = wellFormedString().min(1).max(256);
 
 export const AttributesSchema = refuseProtoKey(
   z.record(attributeKey, attributeValue).refine((a) => Object.keys(a).length <= MAX_ATTRIBUTES, { message: `at most ${MAX_ATTRIBUTES} attributes` }),
@@ -51,7 +52,7 @@ export const AUTOMATIC_LOCK_REASON = 'TOO_MANY_FAILED_ATTEMPTS';
 
 export const LockSchema = z
   .strictObject({
-    reason: z.string().min(1).max(256).refine((r) => r !== AUTOMATIC_LOCK_REASON, `${AUTOMATIC_LOCK_REASON} is reserved for automatic locks`).optional(),
+    reason: wellFormedString().min(1).max(256).refine((r) => r !== AUTOMATIC_LOCK_REASON, `${AUTOMATIC_LOCK_REASON} is reserved for automatic locks`).optional(),
   })
   .openapi('LockRequest');
 export const EmptyActionSchema = z.strictObject({}).openapi('ActionRequest');

@@ -1,12 +1,13 @@
 // Wire schemas of webhooks: the tenant's endpoint (operators) and the delivery log and test call (relying parties).
 import { z } from '@hono/zod-openapi';
 import { MAX_WEBHOOK_URL_LENGTH } from '../domain/webhook-url';
+import { wellFormedString } from './common';
 import type { DeliveryRecord } from '../storage/webhooks';
 import { DELIVERY_ERRORS } from '../storage/webhooks';
 
 export const PutWebhookSchema = z
   .strictObject({
-    url: z.string().min(1).max(MAX_WEBHOOK_URL_LENGTH).openapi({ example: 'https://bank.example/custos/webhooks' }),
+    url: wellFormedString().min(1).max(MAX_WEBHOOK_URL_LENGTH).openapi({ example: 'https://bank.example/custos/webhooks' }),
   })
   .openapi('PutWebhook');
 

@@ -195,6 +195,37 @@ describe('checkWebhookUrl: host names', () => {
   });
 });
 
+describe('checkWebhookUrl: public names that resolve to loopback or to the address in the name', () => {
+  // A Worker cannot resolve the name first; these are known to point inside, so they are refused by name.
+  const cases: Array<[string, string]> = [
+    ['https://localtest.me/hook', 'localtest.me (127.0.0.1)'],
+    ['https://api.localtest.me/hook', '*.localtest.me'],
+    ['https://LVH.ME./hook', 'lvh.me in upper case with a trailing dot'],
+    ['https://app.lvh.me:8443/hook', '*.lvh.me'],
+    ['https://x.localhost.direct/hook', '*.localhost.direct'],
+    ['https://10.0.0.1.nip.io/hook', 'nip.io, dotted private address'],
+    ['https://hooks-10-0-0-1.nip.io/hook', 'nip.io, dashed private address'],
+    ['https://0a000001.nip.io/hook', 'nip.io, hex private address'],
+    ['https://169.254.169.254.sslip.io/latest/meta-data', 'sslip.io, the metadata address'],
+    ['https://--1.sslip.io/hook', 'sslip.io, ::1'],
+    ['https://127-0-0-1.traefik.me/hook', 'traefik.me'],
+    ['https://api.localhost/hook', '*.localhost (RFC 6761)'],
+  ];
+  for (const [url, what] of cases) {
+    it(`OWASP SSRF: ${what} (${url}) is refused, with allowLocal too`, () => {
+      expect(refused(url)).toMatch(/loopback|address written in it|local or internal/);
+      refused(url, local);
+    });
+  }
+
+  it('look-alike names on other domains are public', () => {
+    accepted('https://localtest.me.example.com/hook');
+    accepted('https://notlvh.me/hook');
+    accepted('https://nip.io.example.com/hook');
+    accepted('https://mynip.io/hook');
+  });
+});
+
 describe('retrySchedule', () => {
   it('API.md: the first retry comes within 10 s whatever the jitter', () => {
     expect(retrySchedule(1, () => 0)).toBe(5_000);

@@ -90,6 +90,8 @@ describe('PUT /admin/v1/tenants/{id}/webhook', () => {
     ['IPv4-mapped IPv6 private address', 'https://[::ffff:10.0.0.1]/hook'],
     ['a .local name', 'https://printer.local/hook'],
     ['a single-label name', 'https://intranet/hook'],
+    ['a public name that resolves to loopback', 'https://hooks.localtest.me/hook'],
+    ['a wildcard DNS name holding a private address', 'https://10.0.0.1.nip.io/hook'],
     ['credentials in the URL', 'https://user:pass@hooks.receiver.example/hook'],
     ['another scheme', 'ftp://hooks.receiver.example/hook'],
     ['not a URL', 'hooks.receiver.example/hook'],

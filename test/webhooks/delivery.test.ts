@@ -315,6 +315,25 @@ describe('webhook delivery', () => {
     expect(await scheduledAlarm(otherId)).toBeNull();
   });
 
+  it('OWASP SSRF at delivery: an endpoint stored before a name was refused (here lvh.me, which resolves to loopback) ends with URL_REFUSED and sends nothing', async () => {
+    const { tenant, api } = await setupTenant();
+    const receiver = Receiver.create();
+    await configureWebhook(tenant.id, receiver.url());
+    await receiver.script([{ status: 500 }]);
+    await lockNewUser(api);
+    const eventId = (await receiver.waitForRequests(1))[0]!.headers.get('webhook-id')!;
+    await waitForDeliveries(api, eventId, 1);
+    // As if saved under older rules: the admin API would refuse it (config.test.ts), so it goes into D1 directly.
+    await env.DB.prepare('UPDATE webhook_endpoints SET url = ?2 WHERE tenant_id = ?1').bind(tenant.id, 'https://hooks.lvh.me/custos').run();
+    expect(await runRetryNow(eventId)).toBe(true);
+    const log = await waitForDeliveries(api, eventId, 2);
+    expect(log[1]).toMatchObject({ attempt: 2, outcome: 'FAILED', error: 'URL_REFUSED' });
+    expect(log[1]).not.toHaveProperty('responseStatus');
+    expect(log[1]).not.toHaveProperty('nextAttemptAt');
+    expect(await receiver.requests()).toHaveLength(1);
+    expect(await scheduledAlarm(eventId)).toBeNull();
+  });
+
   it('secrets at rest: a sealed secret opens only on its own tenant; copied to another tenant, attempts fail with SECRET_UNAVAILABLE and send nothing', async () => {
     const a = await setupTenant();
     const b = await setupTenant();

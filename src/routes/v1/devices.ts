@@ -5,7 +5,7 @@ import type { AuthContext, Bindings } from '../../env';
 import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
-import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery, readErrors } from '../../schemas/common';
+import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery, readErrors, wellFormedString } from '../../schemas/common';
 import { OperationSchema } from '../../schemas/operations';
 import type { Device } from '../../storage/devices';
 import { getDevice, listUserDevices, renameDeviceStatement, setDeviceStatusStatement } from '../../storage/devices';
@@ -81,7 +81,7 @@ devices.openapi(
     description: 'Sets the display name (1–64 characters) the user sees in your device list; nothing else of a device can be patched.',
     request: {
       params: devicePath,
-      body: { required: true, content: { 'application/merge-patch+json': { schema: z.strictObject({ name: z.string().min(1).max(64) }) }, 'application/json': { schema: z.strictObject({ name: z.string().min(1).max(64) }).openapi('PatchDevice') } } },
+      body: { required: true, content: { 'application/merge-patch+json': { schema: z.strictObject({ name: wellFormedString().min(1).max(64) }) }, 'application/json': { schema: z.strictObject({ name: wellFormedString().min(1).max(64) }).openapi('PatchDevice') } } },
     },
     responses: { 200: json(DeviceSchema, 'The device'), ...commonErrors, ...notFound('DEVICE_NOT_FOUND') },
   }),
@@ -127,7 +127,7 @@ const actionRoute = <T extends z.ZodTypeAny>(action: DeviceAction, doc: { summar
     responses: { 200: json(DeviceSchema, 'The device'), ...commonErrors, ...notFound('DEVICE_NOT_FOUND'), ...conflict('DEVICE_DEACTIVATED') },
   });
 
-const LockBody = z.strictObject({ reason: z.string().min(1).max(256).optional() }).openapi('DeviceLockRequest');
+const LockBody = z.strictObject({ reason: wellFormedString().min(1).max(256).optional() }).openapi('DeviceLockRequest');
 const Empty = z.strictObject({}).openapi('DeviceActionRequest');
 
 devices.openapi(actionRoute('lock', {
