@@ -7,6 +7,8 @@ export interface Bindings {
   OPERATIONS: DurableObjectNamespace<import('./durable-objects/operation').OperationDO>;
   /** One WebhookDeliveryDO per event: signs, delivers and retries it. */
   WEBHOOKS: DurableObjectNamespace<import('./durable-objects/webhook-delivery').WebhookDeliveryDO>;
+  /** One AuthThrottleDO per throttled key: recent failed client or operator authentications. */
+  AUTH_THROTTLE: DurableObjectNamespace<import('./durable-objects/auth-throttle').AuthThrottleDO>;
   ASSETS?: Fetcher;
   ADMIN_TOKEN?: string;
   /** The service's public origin: every URL and identifier it hands out. Required outside local development. */

@@ -3,4 +3,5 @@ import { app } from './app';
 
 export { OperationDO } from './durable-objects/operation';
 export { WebhookDeliveryDO } from './durable-objects/webhook-delivery';
+export { AuthThrottleDO } from './durable-objects/auth-throttle';
 export default app;
