@@ -9,6 +9,8 @@ export interface Bindings {
   WEBHOOKS: DurableObjectNamespace<import('./durable-objects/webhook-delivery').WebhookDeliveryDO>;
   /** One MaintenanceDO: the outbox sweeper, lock-cascade repair and the retention job, on its alarm. */
   MAINTENANCE: DurableObjectNamespace<import('./durable-objects/maintenance').MaintenanceDO>;
+  /** One AuthThrottleDO per throttled key: recent failed client or operator authentications. */
+  AUTH_THROTTLE: DurableObjectNamespace<import('./durable-objects/auth-throttle').AuthThrottleDO>;
   ASSETS?: Fetcher;
   ADMIN_TOKEN?: string;
   /** The service's public origin: every URL and identifier it hands out. Required outside local development. */

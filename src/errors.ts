@@ -44,6 +44,10 @@ export const ERROR_CODES = {
   PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported Content-Type' },
   NATIVE_ENVELOPE_REQUIRED: { status: 415, title: 'This operation must be answered with an application/jose envelope' },
+  // Abuse limits: each answer carries Retry-After (and retryAfterSeconds); the refused request wrote nothing.
+  TOO_MANY_LIVE_OPERATIONS: { status: 429, title: 'Too many live operations for this user or device' },
+  RATE_LIMITED: { status: 429, title: 'Too many operations were started for this user' },
+  AUTHENTICATION_THROTTLED: { status: 429, title: 'Too many failed authentications from this address' },
   INTERNAL: { status: 500, title: 'Internal error' },
   // The deployment is not ready for the request (configuration or schema missing): an operator fixes it, a client retries later.
   PUBLIC_URL_NOT_CONFIGURED: { status: 503, title: 'The service has no public URL configured' },
@@ -102,10 +106,11 @@ export function problemBody(error: ApiError, traceId: string): ProblemBody {
 
 export function problemResponse(c: Context, error: ApiError): Response {
   const traceId = (c.get('traceId') as string | undefined) ?? 'unknown';
-  return new Response(JSON.stringify(problemBody(error, traceId)), {
-    status: error.status,
-    headers: { 'content-type': 'application/problem+json', 'x-trace-id': traceId },
-  });
+  const headers: Record<string, string> = { 'content-type': 'application/problem+json', 'x-trace-id': traceId };
+  // RFC 9110 §10.2.3: a 429 says when to come back, in the header clients and proxies read as well as in the body.
+  const retryAfter = error.extras.retryAfterSeconds;
+  if (typeof retryAfter === 'number' && Number.isInteger(retryAfter) && retryAfter > 0) headers['retry-after'] = String(retryAfter);
+  return new Response(JSON.stringify(problemBody(error, traceId)), { status: error.status, headers });
 }
 
 /** Turns zod issues into a 400 VALIDATION_FAILED listing each bad parameter. */

@@ -5,6 +5,7 @@ import { maintenanceStub } from './durable-objects/maintenance';
 
 export { OperationDO } from './durable-objects/operation';
 export { WebhookDeliveryDO } from './durable-objects/webhook-delivery';
+export { AuthThrottleDO } from './durable-objects/auth-throttle';
 export { MaintenanceDO } from './durable-objects/maintenance';
 
 export default {

@@ -31,6 +31,17 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
   return `${prefix}_${base32(bytes)}`;
 }
 
+/** The smallest id of `prefix` created at or after `at` (ms): a range bound on an id index that stands for a time. */
+export function idFloor(prefix: IdPrefix, at: number): string {
+  const bytes = new Uint8Array(22);
+  let t = Math.max(0, Math.floor(at));
+  for (let i = 5; i >= 0; i--) {
+    bytes[i] = t % 256;
+    t = Math.floor(t / 256);
+  }
+  return `${prefix}_${base32(bytes)}`;
+}
+
 const ID_PATTERN = /^[a-z]{2,3}_[0-9a-hjkmnp-tv-z]{36}$/;
 
 export function isId(value: string, prefix: IdPrefix): boolean {

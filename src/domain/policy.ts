@@ -10,6 +10,12 @@ export interface TenantPolicy {
   deviceBoundOnly: boolean;
   /** A user with an active device must pass SCA before binding another one. */
   requireScaForNewDevice: boolean;
+  /** Live (non-final, unexpired) operations one user may have at once: push-bombing / MFA-fatigue cap. */
+  maxLiveOperationsPerUser: number;
+  /** Live operations that may name one device at once. */
+  maxLiveOperationsPerDevice: number;
+  /** Operations one user may be sent per sliding 60 s, whatever became of them. */
+  maxStartsPerUserPerMinute: number;
 }
 
 export const POLICY_LIMITS = Object.freeze({
@@ -17,6 +23,10 @@ export const POLICY_LIMITS = Object.freeze({
   maxFailedAttempts: Object.freeze({ min: 1, max: 5 }),
   // PSD2 RTS art. 4(3)(d): nothing stays open past five minutes.
   operationTtlSeconds: Object.freeze({ min: 1, max: 300 }),
+  // Abuse limits: a tenant may tighten or loosen them, never switch them off.
+  maxLiveOperationsPerUser: Object.freeze({ min: 1, max: 50 }),
+  maxLiveOperationsPerDevice: Object.freeze({ min: 1, max: 50 }),
+  maxStartsPerUserPerMinute: Object.freeze({ min: 1, max: 600 }),
 });
 
 export const DEFAULT_POLICY: Readonly<TenantPolicy> = Object.freeze({
@@ -24,7 +34,13 @@ export const DEFAULT_POLICY: Readonly<TenantPolicy> = Object.freeze({
   operationTtlSeconds: 300,
   deviceBoundOnly: false,
   requireScaForNewDevice: true,
+  maxLiveOperationsPerUser: 5,
+  maxLiveOperationsPerDevice: 3,
+  maxStartsPerUserPerMinute: 10,
 });
+
+/** The sliding window of maxStartsPerUserPerMinute. */
+export const START_RATE_WINDOW_MS = 60 * 1000;
 
 /** How old the AUTHENTICATION that authorises a new device may be. */
 export const NEW_DEVICE_SCA_WINDOW_MS = 5 * 60 * 1000;
@@ -57,12 +73,19 @@ export function resolvePolicy(partial: Partial<TenantPolicy> = {}): TenantPolicy
     operationTtlSeconds: partial.operationTtlSeconds ?? DEFAULT_POLICY.operationTtlSeconds,
     deviceBoundOnly: partial.deviceBoundOnly ?? DEFAULT_POLICY.deviceBoundOnly,
     requireScaForNewDevice: partial.requireScaForNewDevice ?? DEFAULT_POLICY.requireScaForNewDevice,
+    maxLiveOperationsPerUser: partial.maxLiveOperationsPerUser ?? DEFAULT_POLICY.maxLiveOperationsPerUser,
+    maxLiveOperationsPerDevice: partial.maxLiveOperationsPerDevice ?? DEFAULT_POLICY.maxLiveOperationsPerDevice,
+    maxStartsPerUserPerMinute: partial.maxStartsPerUserPerMinute ?? DEFAULT_POLICY.maxStartsPerUserPerMinute,
   };
   if (!inRange(policy.maxFailedAttempts, POLICY_LIMITS.maxFailedAttempts)) {
     throw new RangeError('maxFailedAttempts must be an integer from 1 to 5');
   }
   if (!inRange(policy.operationTtlSeconds, POLICY_LIMITS.operationTtlSeconds)) {
     throw new RangeError('operationTtlSeconds must be an integer from 1 to 300');
+  }
+  for (const field of ['maxLiveOperationsPerUser', 'maxLiveOperationsPerDevice', 'maxStartsPerUserPerMinute'] as const) {
+    const limits = POLICY_LIMITS[field];
+    if (!inRange(policy[field], limits)) throw new RangeError(`${field} must be an integer from ${limits.min} to ${limits.max}`);
   }
   return policy;
 }
@@ -155,4 +178,71 @@ export function nextFailedAttempts(input: {
   const previous = Number.isInteger(input.failedAttempts) && input.failedAttempts > 0 ? input.failedAttempts : 0;
   const failedAttempts = previous + 1;
   return { failedAttempts, lock: failedAttempts >= limit };
+}
+
+/** What the start's read batch found about a user's operations (src/storage/operation-limits.ts). */
+export interface StartLoad {
+  /** Live operations of the user, and the earliest expiry among them (ISO-8601, null when none). */
+  liveForUser: number;
+  userEarliestExpiry: string | null;
+  /** Live operations naming the requested device (0 for a broadcast), and the earliest expiry among them. */
+  liveForDevice: number;
+  deviceEarliestExpiry: string | null;
+  /** Operations started for the user in the last START_RATE_WINDOW_MS, and the oldest start among them. */
+  recentStarts: number;
+  oldestRecentStart: string | null;
+}
+
+export type StartLimitRefusal = {
+  ok: false;
+  code: 'TOO_MANY_LIVE_OPERATIONS' | 'RATE_LIMITED';
+  rule: 'maxLiveOperationsPerUser' | 'maxLiveOperationsPerDevice' | 'maxStartsPerUserPerMinute';
+  limit: number;
+  retryAfterSeconds: number;
+  reason: string;
+};
+
+/** Whole seconds from now until `instant`, at least 1 (a Retry-After of 0 invites a tight loop). */
+function secondsUntil(instant: Instant | null, now: Instant): number {
+  if (instant === null) return 1;
+  const ms = toEpochMs(instant) - toEpochMs(now);
+  return Number.isFinite(ms) ? Math.max(1, Math.ceil(ms / 1000)) : 1;
+}
+
+/**
+ * Whether one more operation may be started for this user (and device): 429 rules against
+ * push-bombing. The caller checks again atomically in its write batch; this decides the answer.
+ */
+// Abuse limits (docs/operations.md#limits): live operations per user and per device, starts per user per minute.
+export function checkStartLimits(input: {
+  policy: Pick<TenantPolicy, 'maxLiveOperationsPerUser' | 'maxLiveOperationsPerDevice' | 'maxStartsPerUserPerMinute'>;
+  load: StartLoad;
+  namesDevice: boolean;
+  now: Instant;
+}): { ok: true } | StartLimitRefusal {
+  const { policy, load, namesDevice, now } = input;
+  if (load.liveForUser >= policy.maxLiveOperationsPerUser) {
+    return {
+      ok: false, code: 'TOO_MANY_LIVE_OPERATIONS', rule: 'maxLiveOperationsPerUser', limit: policy.maxLiveOperationsPerUser,
+      retryAfterSeconds: secondsUntil(load.userEarliestExpiry, now),
+      reason: `The user already has ${load.liveForUser} live operations (limit ${policy.maxLiveOperationsPerUser}); complete, cancel or let one expire first.`,
+    };
+  }
+  if (namesDevice && load.liveForDevice >= policy.maxLiveOperationsPerDevice) {
+    return {
+      ok: false, code: 'TOO_MANY_LIVE_OPERATIONS', rule: 'maxLiveOperationsPerDevice', limit: policy.maxLiveOperationsPerDevice,
+      retryAfterSeconds: secondsUntil(load.deviceEarliestExpiry, now),
+      reason: `The device already has ${load.liveForDevice} live operations (limit ${policy.maxLiveOperationsPerDevice}); complete, cancel or let one expire first.`,
+    };
+  }
+  if (load.recentStarts >= policy.maxStartsPerUserPerMinute) {
+    // The oldest start leaving the window frees one slot; exact while the count is at the limit (the guard keeps it there).
+    const frees = load.oldestRecentStart === null ? null : toEpochMs(load.oldestRecentStart) + START_RATE_WINDOW_MS;
+    return {
+      ok: false, code: 'RATE_LIMITED', rule: 'maxStartsPerUserPerMinute', limit: policy.maxStartsPerUserPerMinute,
+      retryAfterSeconds: secondsUntil(frees, now),
+      reason: `${load.recentStarts} operations were started for this user in the last minute (limit ${policy.maxStartsPerUserPerMinute}).`,
+    };
+  }
+  return { ok: true };
 }

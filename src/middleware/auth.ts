@@ -4,6 +4,11 @@ import type { AppEnv } from '../env';
 import { ApiError } from '../errors';
 import { secretsEqual } from '../domain/secrets';
 import { findAccessToken } from '../storage/clients';
+import { countFailure, sourceKey, throttleVerdict } from '../services/auth-throttle';
+
+function throttled(retryAfterSeconds: number): ApiError {
+  return new ApiError('AUTHENTICATION_THROTTLED', `Too many wrong operator tokens from this address; retry in ${retryAfterSeconds} s.`, { retryAfterSeconds });
+}
 
 export const SCOPES = ['users', 'devices', 'operations', 'audit'] as const;
 export type Scope = (typeof SCOPES)[number];
@@ -13,12 +18,28 @@ function bearer(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-/** Operators: `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time. */
+/**
+ * Operators: `Authorization: Bearer $ADMIN_TOKEN`, compared in constant time. A source address that sent
+ * THROTTLE_RULES.adminAddress.limit wrong tokens within the window is refused without its token being
+ * compared (429), so the one operator secret cannot be guessed online faster than that; other addresses,
+ * the operator's own included, are not affected.
+ */
 export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const source = sourceKey(c);
+  // OWASP ASVS 2.2.1: throttle online guessing of the operator token, per source address.
+  if (source) {
+    const verdict = await throttleVerdict(c.env, 'adminAddress', source);
+    if (verdict.throttled) throw throttled(verdict.retryAfterSeconds);
+  }
   const presented = bearer(c.req.header('authorization'));
   const expected = c.env.ADMIN_TOKEN;
   // Without a configured token the admin API is closed, never open.
   if (!expected || expected.length < 16 || !presented || !(await secretsEqual(presented, expected))) {
+    if (source) {
+      const verdict = await countFailure(c.env, 'adminAddress', source);
+      // Failures that raced past the check above while the limit was being reached.
+      if (verdict.throttled) throw throttled(verdict.retryAfterSeconds);
+    }
     throw new ApiError('UNAUTHENTICATED', 'A valid operator token is required.');
   }
   await next();

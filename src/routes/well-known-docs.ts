@@ -26,7 +26,7 @@ const Checks = z
     description: 'Each check of what a request needs. signingKeys/e2eKeys say "configured" or, in local development, that the service generated them.',
     example: {
       database: { ok: true, detail: 'reachable' },
-      migrations: { ok: true, detail: 'applied up to 0006_local_keys_web_origins.sql' },
+      migrations: { ok: true, detail: 'applied up to 0007_operation_limits.sql' },
       publicUrl: { ok: true, detail: 'https://custos.example.com' },
       signingKeys: { ok: true, detail: 'configured' },
       e2eKeys: { ok: true, detail: 'configured' },

@@ -38,6 +38,16 @@ const problem = (description: string) => ({
   content: { 'application/problem+json': { schema: ProblemSchema } },
 });
 
+const retryAfterHeader = { 'Retry-After': { description: 'Seconds until the request may succeed', schema: { type: 'integer' as const, minimum: 1 } } };
+
+/** 429 of a rule that refuses for a while: problem+json with `retryAfterSeconds` and the Retry-After header. */
+export const tooManyRequests = (codes: string) => ({
+  429: { ...problem(`Too many requests (${codes}); retry after Retry-After seconds`), headers: retryAfterHeader },
+});
+
+/** 429 of the operator API: too many wrong operator tokens from this address (middleware/auth.ts). */
+const operatorThrottled = tooManyRequests('AUTHENTICATION_THROTTLED');
+
 // The body guard (middleware/body.ts) runs only for POST, PUT and PATCH, and only /v1 tokens carry scopes:
 // each route lists the refusals it can really give, so the document does not promise a 415 on a GET.
 const bodyErrors = {
@@ -63,6 +73,7 @@ export const commonErrors = {
 export const operatorReadErrors = {
   400: problem('Invalid request (VALIDATION_FAILED, INVALID_CURSOR)'),
   401: problem('Missing or wrong ADMIN_TOKEN, or none configured (UNAUTHENTICATED)'),
+  ...operatorThrottled,
 } as const;
 
 /** Error responses of an operator (/admin/v1) route that takes a body. */

@@ -1,6 +1,7 @@
 // Wire schemas of the operator API: tenants, their policy and API clients.
 import { z } from '@hono/zod-openapi';
 import { wellFormedString } from './common';
+import { DEFAULT_POLICY, POLICY_LIMITS } from '../domain/policy';
 
 /** A URL zod's own check already refused still reaches refinements (zod 4): parse defensively, never throw. */
 function parsedUrl(value: string): URL | null {
@@ -41,12 +42,25 @@ const webOrigins = z
 
 const rpId = wellFormedString().min(1).max(253).regex(/^(localhost|([a-z0-9-]+\.)+[a-z0-9-]+)$/, 'a registrable domain such as bank.example');
 
+const limit = (field: 'maxLiveOperationsPerUser' | 'maxLiveOperationsPerDevice' | 'maxStartsPerUserPerMinute', description: string) =>
+  z.number().int().min(POLICY_LIMITS[field].min).max(POLICY_LIMITS[field].max).optional().openapi({
+    description: `${description} (${POLICY_LIMITS[field].min}–${POLICY_LIMITS[field].max}, default ${DEFAULT_POLICY[field]}); beyond it a start answers 429`,
+  });
+
+// Abuse limits (docs/operations.md#limits): bounded so that no tenant can switch them off.
+const limitFields = {
+  maxLiveOperationsPerUser: limit('maxLiveOperationsPerUser', 'Live (PENDING or IN_PROGRESS, unexpired) operations one user may have at once'),
+  maxLiveOperationsPerDevice: limit('maxLiveOperationsPerDevice', 'Live operations that may name one device at once'),
+  maxStartsPerUserPerMinute: limit('maxStartsPerUserPerMinute', 'Operations started for one user in any 60 s'),
+};
+
 export const PolicySchema = z
   .strictObject({
     maxFailedAttempts: z.number().int().min(1).max(5).optional(),
     operationTtlSeconds: z.number().int().min(1).max(300).optional(),
     deviceBoundOnly: z.boolean().optional(),
     requireScaForNewDevice: z.boolean().optional(),
+    ...limitFields,
   })
   .openapi('TenantPolicyInput');
 
@@ -68,7 +82,10 @@ export const TenantSchema = z
     allowedOrigins: z.array(z.string()).openapi({ description: 'Web origins allowed to call /sdk/v1 (CORS): the configured list, else `origins`.' }),
     branding: z.object({ name: z.string().optional(), logoUrl: z.string().optional(), primaryColor: z.string().optional() }),
     webhook: z.object({ url: z.string(), disabled: z.boolean().optional() }).optional(),
-    policy: z.object({ maxFailedAttempts: z.number(), operationTtlSeconds: z.number(), deviceBoundOnly: z.boolean(), requireScaForNewDevice: z.boolean() }),
+    policy: z.object({
+      maxFailedAttempts: z.number(), operationTtlSeconds: z.number(), deviceBoundOnly: z.boolean(), requireScaForNewDevice: z.boolean(),
+      maxLiveOperationsPerUser: z.number(), maxLiveOperationsPerDevice: z.number(), maxStartsPerUserPerMinute: z.number(),
+    }),
     createdAt: z.string(),
     updatedAt: z.string(),
   })

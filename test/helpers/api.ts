@@ -17,7 +17,10 @@ export interface TenantJson {
   origins: string[];
   branding: { name?: string; logoUrl?: string; primaryColor?: string };
   webhook?: { url: string; disabled?: boolean };
-  policy: { maxFailedAttempts: number; operationTtlSeconds: number; deviceBoundOnly: boolean; requireScaForNewDevice: boolean };
+  policy: {
+    maxFailedAttempts: number; operationTtlSeconds: number; deviceBoundOnly: boolean; requireScaForNewDevice: boolean;
+    maxLiveOperationsPerUser: number; maxLiveOperationsPerDevice: number; maxStartsPerUserPerMinute: number;
+  };
   createdAt: string;
   updatedAt: string;
 }

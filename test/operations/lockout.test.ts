@@ -138,7 +138,8 @@ describe('PSD2 RTS art. 4(3)(b): lock after maxFailedAttempts consecutive failur
 
 describe('PSD2: a failed verification says no more than VERIFICATION_FAILED', () => {
   it('PSD2: every cause of failure answers the same problem body (code, type, title, detail, members)', async () => {
-    const { api, userId, authenticator, deviceId } = await enrolled();
+    // A dozen operations for one user within a minute: above the default maxStartsPerUserPerMinute (10).
+    const { api, userId, authenticator, deviceId } = await enrolled({ maxStartsPerUserPerMinute: 100 });
     const otherUser = await createUser(api);
     const stranger = await registerPasskey(api, otherUser.id);
     const impostor = await newAuthenticator();

@@ -25,7 +25,10 @@ describe('tenants', () => {
 
   it('API.md §4: policy given at creation is kept, the rest defaulted', async () => {
     const tenant = await createTenant({ policy: { maxFailedAttempts: 3, deviceBoundOnly: true } });
-    expect(tenant.policy).toEqual({ maxFailedAttempts: 3, operationTtlSeconds: 300, deviceBoundOnly: true, requireScaForNewDevice: true });
+    expect(tenant.policy).toEqual({
+      maxFailedAttempts: 3, operationTtlSeconds: 300, deviceBoundOnly: true, requireScaForNewDevice: true,
+      maxLiveOperationsPerUser: 5, maxLiveOperationsPerDevice: 3, maxStartsPerUserPerMinute: 10,
+    });
   });
 
   it('API.md §4: GET /admin/v1/tenants/{id} returns the tenant; an unknown id → 404 TENANT_NOT_FOUND', async () => {

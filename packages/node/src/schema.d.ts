@@ -35,7 +35,7 @@ export interface paths {
         put?: never;
         /**
          * Create a tenant
-         * @description A relying party: its WebAuthn rpId and origins, branding shown by the authenticator app, and policy (defaults: maxFailedAttempts 5, operationTtlSeconds 300, deviceBoundOnly false, requireScaForNewDevice true). Answers 201 with `Location`.
+         * @description A relying party: its WebAuthn rpId and origins, branding shown by the authenticator app, and policy (defaults: maxFailedAttempts 5, operationTtlSeconds 300, deviceBoundOnly false, requireScaForNewDevice true, maxLiveOperationsPerUser 5, maxLiveOperationsPerDevice 3, maxStartsPerUserPerMinute 10). Answers 201 with `Location`.
          */
         post: operations["createTenant"];
         delete?: never;
@@ -191,7 +191,7 @@ export interface paths {
         put?: never;
         /**
          * Client credentials grant (RFC 6749 §4.4)
-         * @description Exchanges an API client's credentials for a bearer token valid 15 minutes. Authenticate with HTTP Basic or client_secret_post, not both. An optional `scope` (space-separated) narrows the token to some of the client’s scopes. Errors follow RFC 6749 §5.2 (`{ error, error_description }`), the shape OAuth client libraries expect.
+         * @description Exchanges an API client's credentials for a bearer token valid 15 minutes. Authenticate with HTTP Basic or client_secret_post, not both. An optional `scope` (space-separated) narrows the token to some of the client’s scopes. Errors follow RFC 6749 §5.2 (`{ error, error_description }`), the shape OAuth client libraries expect. Failed client authentications are throttled: after 10 in 60 s for one client_id further wrong credentials for it answer 429 `slow_down` (a correct secret is still accepted); after 20 in 60 s from one address (CF-Connecting-IP, IPv6 by /64) every request from it answers 429 `slow_down` until the window has passed. Both carry `Retry-After` and `retry_after`.
          */
         post: operations["issueAccessToken"];
         delete?: never;
@@ -455,7 +455,7 @@ export interface paths {
         put?: never;
         /**
          * Start an operation (registration, authentication, authorisation, signature)
-         * @description The body is discriminated by `type` (docs/operations.md). Without `deviceId` any active device of the user may answer (broadcast, first one wins). Returns the Operation with `sdk.token` and `sdk.url`, shown only here. Dynamic linking (PSD2 RTS art. 5): for AUTHORISATION and SIGNATURE the WebAuthn challenge is random(32) ‖ SHA-256(JCS(bound)). Takes an `Idempotency-Key`.
+         * @description The body is discriminated by `type` (docs/operations.md). Without `deviceId` any active device of the user may answer (broadcast, first one wins). Returns the Operation with `sdk.token` and `sdk.url`, shown only here. Dynamic linking (PSD2 RTS art. 5): for AUTHORISATION and SIGNATURE the WebAuthn challenge is random(32) ‖ SHA-256(JCS(bound)). Takes an `Idempotency-Key`. Abuse limits from the tenant policy (docs/operations.md#limits): beyond `maxLiveOperationsPerUser` or `maxLiveOperationsPerDevice` live operations, 429 TOO_MANY_LIVE_OPERATIONS; beyond `maxStartsPerUserPerMinute`, 429 RATE_LIMITED; both with `Retry-After`, and nothing is written.
          */
         post: operations["startOperation"];
         delete?: never;
@@ -796,7 +796,7 @@ export interface components {
          *       },
          *       "migrations": {
          *         "ok": true,
-         *         "detail": "applied up to 0006_local_keys_web_origins.sql"
+         *         "detail": "applied up to 0007_operation_limits.sql"
          *       },
          *       "publicUrl": {
          *         "ok": true,
@@ -850,8 +850,10 @@ export interface components {
         };
         OAuthError: {
             /** @enum {string} */
-            error: "invalid_request" | "invalid_client" | "unsupported_grant_type" | "invalid_scope";
+            error: "invalid_request" | "invalid_client" | "unsupported_grant_type" | "invalid_scope" | "slow_down";
             error_description: string;
+            /** @description slow_down only: seconds to wait, as in Retry-After */
+            retry_after?: number;
         };
         Operation: {
             completedAt?: string;
@@ -1068,6 +1070,9 @@ export interface components {
             policy: {
                 deviceBoundOnly: boolean;
                 maxFailedAttempts: number;
+                maxLiveOperationsPerDevice: number;
+                maxLiveOperationsPerUser: number;
+                maxStartsPerUserPerMinute: number;
                 operationTtlSeconds: number;
                 requireScaForNewDevice: boolean;
             };
@@ -1086,6 +1091,12 @@ export interface components {
         TenantPolicyInput: {
             deviceBoundOnly?: boolean;
             maxFailedAttempts?: number;
+            /** @description Live operations that may name one device at once (1–50, default 3); beyond it a start answers 429 */
+            maxLiveOperationsPerDevice?: number;
+            /** @description Live (PENDING or IN_PROGRESS, unexpired) operations one user may have at once (1–50, default 5); beyond it a start answers 429 */
+            maxLiveOperationsPerUser?: number;
+            /** @description Operations started for one user in any 60 s (1–600, default 10); beyond it a start answers 429 */
+            maxStartsPerUserPerMinute?: number;
             operationTtlSeconds?: number;
             requireScaForNewDevice?: boolean;
         };
@@ -1271,6 +1282,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     createTenant: {
@@ -1331,6 +1353,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getTenant: {
@@ -1374,6 +1407,17 @@ export interface operations {
             /** @description Not found (TENANT_NOT_FOUND) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1452,6 +1496,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     listApiClients: {
@@ -1495,6 +1550,17 @@ export interface operations {
             /** @description Not found (TENANT_NOT_FOUND) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1572,6 +1638,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     revokeApiClient: {
@@ -1614,6 +1691,17 @@ export interface operations {
             /** @description Not found (TENANT_NOT_FOUND, CLIENT_NOT_FOUND) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1663,6 +1751,17 @@ export interface operations {
             /** @description Not found (TENANT_NOT_FOUND, WEBHOOK_NOT_CONFIGURED) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1740,6 +1839,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     deleteWebhookEndpoint: {
@@ -1781,6 +1891,17 @@ export interface operations {
             /** @description Not found (TENANT_NOT_FOUND, WEBHOOK_NOT_CONFIGURED) */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1858,6 +1979,17 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getHealth: {
@@ -1923,6 +2055,17 @@ export interface operations {
             /** @description invalid_client (with WWW-Authenticate: Basic) */
             401: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+            /** @description slow_down: too many failed client authentications for this client_id or from this address */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {
@@ -2995,6 +3138,17 @@ export interface operations {
             /** @description The Idempotency-Key was used with another request (IDEMPOTENCY_KEY_REUSED) */
             422: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (TOO_MANY_LIVE_OPERATIONS, RATE_LIMITED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
                     [name: string]: unknown;
                 };
                 content: {

@@ -47,7 +47,8 @@ tenants.openapi(
   createRoute({
     method: 'post', path: '/', tags: ['Operators'], operationId: 'createTenant', summary: 'Create a tenant', security: [{ adminToken: [] }],
     description: 'A relying party: its WebAuthn rpId and origins, branding shown by the authenticator app, and policy (defaults: '
-      + 'maxFailedAttempts 5, operationTtlSeconds 300, deviceBoundOnly false, requireScaForNewDevice true). Answers 201 with `Location`.',
+      + 'maxFailedAttempts 5, operationTtlSeconds 300, deviceBoundOnly false, requireScaForNewDevice true, maxLiveOperationsPerUser 5, '
+      + 'maxLiveOperationsPerDevice 3, maxStartsPerUserPerMinute 10). Answers 201 with `Location`.',
     request: { body: { required: true, content: { 'application/json': { schema: CreateTenantSchema } } } },
     responses: { 201: json(TenantSchema, 'Created'), ...operatorErrors },
   }),

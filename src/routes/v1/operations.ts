@@ -7,19 +7,21 @@ import { newSecret, hashSecret } from '../../domain/secrets';
 import { toB64url } from '../../domain/encoding';
 import { documentDigest, linkedChallenge, plainChallenge } from '../../domain/linking';
 import { sumAmounts } from '../../domain/money';
-import { checkNewDeviceSca, resolveTtl } from '../../domain/policy';
+import { checkNewDeviceSca, checkStartLimits, resolveTtl } from '../../domain/policy';
 import { requireScope } from '../../middleware/auth';
 import { idempotent } from '../../middleware/idempotency';
-import { commonErrors, conflict, IdParam, idempotencyReused, notFound, readErrors } from '../../schemas/common';
+import { commonErrors, conflict, IdParam, idempotencyReused, notFound, readErrors, tooManyRequests } from '../../schemas/common';
 import { OperationSchema, StartOperationSchema } from '../../schemas/operations';
 import type { OperationView, StartOperationInput } from '../../schemas/operations';
 import type { DoResult, OperationSnapshot } from '../../durable-objects/operation';
 import { boundOf, operationStub } from '../../durable-objects/operation';
 import { DEFAULT_POLICY } from '../../domain/policy';
-import type { TenantPolicy } from '../../domain/policy';
+import type { StartLimitRefusal, TenantPolicy } from '../../domain/policy';
 import { toDevice, toStoredCredential, userCredentialsStatement, listUserDevicesStatement } from '../../storage/devices';
 import type { CredentialRow, DeviceRow } from '../../storage/devices';
 import { commitWithAudit } from '../../storage/audit';
+import { limitHitBy, readStartLoad, startLimitGuardStatements, startLoadFrom, startLoadStatement } from '../../storage/operation-limits';
+import type { StartScope } from '../../storage/operation-limits';
 import { serviceRelyingParty } from '../../domain/public-origin';
 import { publicOriginOf } from '../../middleware/origin';
 import { requireKeySet } from '../../services/keys';
@@ -83,13 +85,15 @@ operations.openapi(
     description: 'The body is discriminated by `type` (docs/operations.md). Without `deviceId` any active device of the user may answer '
       + '(broadcast, first one wins). Returns the Operation with `sdk.token` and `sdk.url`, shown only here. Dynamic linking '
       + '(PSD2 RTS art. 5): for AUTHORISATION and SIGNATURE the WebAuthn challenge is random(32) ‖ SHA-256(JCS(bound)). '
-      + 'Takes an `Idempotency-Key`.',
+      + 'Takes an `Idempotency-Key`. Abuse limits from the tenant policy (docs/operations.md#limits): beyond '
+      + '`maxLiveOperationsPerUser` or `maxLiveOperationsPerDevice` live operations, 429 TOO_MANY_LIVE_OPERATIONS; beyond '
+      + '`maxStartsPerUserPerMinute`, 429 RATE_LIMITED; both with `Retry-After`, and nothing is written.',
     security: [{ oauth2: ['operations'] }], middleware: [idempotent] as const,
     request: { body: { required: true, content: { 'application/json': { schema: StartOperationSchema } } }, headers: z.object({ 'idempotency-key': z.string().optional() }) },
     responses: {
       201: json(OperationSchema, 'Started'), ...commonErrors, ...notFound('USER_NOT_FOUND, DEVICE_NOT_FOUND'),
       ...conflict('USER_NOT_ACTIVE, DEVICE_LOCKED, DEVICE_NOT_ACTIVE, NO_ACTIVE_DEVICE, SCA_REQUIRED, IDEMPOTENCY_KEY_IN_USE'),
-      ...idempotencyReused,
+      ...idempotencyReused, ...tooManyRequests('TOO_MANY_LIVE_OPERATIONS, RATE_LIMITED'),
     },
   }),
   async (c) => {
@@ -101,13 +105,16 @@ operations.openapi(
       throw new ApiError('VALIDATION_FAILED', 'A REGISTRATION creates a device; it names none.', { invalidParams: [{ name: 'deviceId', reason: 'not allowed for REGISTRATION' }] });
     }
     const authorisedBy = input.type === 'REGISTRATION' ? input.authorisedBy : undefined;
-    // One round trip for everything the ceremony needs; the DO keeps it for the rest of the operation.
-    const [tenantRes, userRes, devicesRes, credsRes, authRes] = await db.batch([
+    const now = new Date();
+    const limitScope: StartScope = { tenantId, userId: input.userId, deviceId: input.type === 'REGISTRATION' ? null : input.deviceId ?? null, now };
+    // One round trip for everything the ceremony needs (and the abuse limits); the DO keeps it for the rest of the operation.
+    const [tenantRes, userRes, devicesRes, credsRes, authRes, loadRes] = await db.batch([
       db.prepare('SELECT rp_id, rp_name, origins, policy FROM tenants WHERE id = ?1').bind(tenantId),
       db.prepare('SELECT status, external_ref FROM users WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, input.userId),
       listUserDevicesStatement(db, tenantId, input.userId),
       userCredentialsStatement(db, tenantId, input.userId),
       db.prepare('SELECT type, status, user_id, completed_at FROM operations WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, authorisedBy ?? ''),
+      startLoadStatement(db, limitScope),
     ]);
     const tenant = tenantRes?.results[0] as TenantRow | undefined;
     const user = userRes?.results[0] as { status: string; external_ref: string | null } | undefined;
@@ -146,8 +153,11 @@ operations.openapi(
       throw new ApiError('NO_ACTIVE_DEVICE', 'The user has no active device; register one first.');
     }
 
+    // Push-bombing / MFA fatigue: a user (or device) is not flooded with prompts; refused before anything is written.
+    const limits = checkStartLimits({ policy, load: startLoadFrom(loadRes), namesDevice: limitScope.deviceId !== null, now });
+    if (!limits.ok) throw limitError(limits);
+
     const id = newId('op');
-    const now = new Date();
     const expiresAt = new Date(now.getTime() + ttl.seconds * 1000).toISOString();
     const echo = await echoOf(input);
     const challenge =
@@ -181,18 +191,29 @@ operations.openapi(
       ...(echo.document ? { document: echo.document } : {}),
     };
     await commitWithAudit(db, tenantId, [
+      ...startLimitGuardStatements(db, limitScope, policy),
       db
         .prepare('INSERT INTO operations (id, tenant_id, user_id, device_id, type, status, created_at, expires_at, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)')
         .bind(id, tenantId, input.userId, input.deviceId ?? null, input.type, 'PENDING', snapshot.createdAt, expiresAt, JSON.stringify(summary)),
     ], [
       { actor: `client:${clientId}`, action: 'operation.started', targetType: 'operation', targetId: id, userId: input.userId, data: { type: input.type, ...(input.deviceId ? { deviceId: input.deviceId } : {}) } },
-    ], snapshot.createdAt);
+    ], snapshot.createdAt).catch(async (error: unknown) => {
+      // A concurrent start took the last slot between our read and our commit: the guard rolled everything back.
+      const rule = limitHitBy(error);
+      if (!rule) throw error;
+      const recheck = checkStartLimits({ policy, load: await readStartLoad(db, limitScope), namesDevice: limitScope.deviceId !== null, now: new Date() });
+      throw recheck.ok ? limitError({ code: rule === 'maxStartsPerUserPerMinute' ? 'RATE_LIMITED' : 'TOO_MANY_LIVE_OPERATIONS', rule, limit: policy[rule], retryAfterSeconds: 1, reason: 'A limit was reached by a concurrent start.' }) : limitError(recheck);
+    });
     const view = (await operationStub(c.env, id).begin(snapshot)) as OperationView;
     const url = `${base}/app/#op=${id}&token=${encodeURIComponent(sdkToken)}&tenant=${tenantId}`;
     c.header('location', `/v1/operations/${id}`);
     return c.json({ ...view, sdk: { token: sdkToken, url } }, 201);
   },
 );
+
+function limitError(refusal: Omit<StartLimitRefusal, 'ok'>): ApiError {
+  return new ApiError(refusal.code, refusal.reason, { limit: refusal.limit, policyField: refusal.rule, retryAfterSeconds: refusal.retryAfterSeconds });
+}
 
 /** What the Operation echoes of the request; for SIGNATURE the content stays in the DO for the device only. */
 async function echoOf(input: StartOperationInput): Promise<Pick<OperationSnapshot, 'transaction' | 'transactions' | 'total' | 'document' | 'documentContent'>> {
