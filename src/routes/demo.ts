@@ -9,7 +9,7 @@ import type { AppEnv, Bindings } from '../env';
 import { ApiError } from '../errors';
 import { isId } from '../domain/ids';
 import { requireAdmin } from '../middleware/auth';
-import { publicOriginOf } from '../middleware/origin';
+import { isLocalDevelopment, publicOriginOf } from '../middleware/origin';
 
 /** The worker's own fetch: the demo backend reaches /admin, /oauth and /v1 through it, like any relying party would over HTTP. */
 export interface SelfFetch {
@@ -38,6 +38,26 @@ let cachedToken: { clientId: string; token: string; expiresAt: number } | undefi
 function notFound(c: Context<AppEnv>): never {
   // Off unless DEMO=true: indistinguishable from any other unknown path.
   throw new ApiError('NOT_FOUND', `No route for ${c.req.method} ${new URL(c.req.url).pathname}.`);
+}
+
+/** The local-development landing page of a plain `wrangler dev` (no demo): links, and the localhost hint on 127.0.0.1. */
+function localIndex(requestUrl: string): string {
+  const url = new URL(requestUrl);
+  const onIp = url.hostname !== 'localhost';
+  const base = `${url.protocol}//localhost${url.port ? `:${url.port}` : ''}`;
+  const link = (path: string, text: string): string => `<li><a href="${base}${path}">${text}</a></li>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Custos (local development)</title></head>
+<body><main>
+<h1>Custos is running (local development)</h1>
+${onIp ? `<p><strong>Open <a href="${base}/">${base}/</a>: passkeys need a domain name, not an IP address.</strong></p>` : ''}
+<ul>
+${link('/docs', 'API reference (/docs)')}
+${link('/app/', 'Authenticator app (/app)')}
+${link('/healthz', 'Health and configuration (/healthz)')}
+</ul>
+<p>The demo relying party runs with <code>npm run dev</code>. Operator token: <code>ADMIN_TOKEN</code> in <code>.dev.vars</code>.</p>
+</main></body></html>`;
 }
 
 function invalid(name: string, reason: string): ApiError {
@@ -174,7 +194,8 @@ export function demoRouter(api: SelfFetch): Hono<AppEnv> {
   }
 
   // DEMO=true only (local development): in production / and /demo/* are plain 404s.
-  demo.use('/', async (c, next) => (c.env.DEMO === 'true' ? next() : notFound(c)));
+  // Without the demo, `/` is a 404 in production; in local development it says where things are (and to use localhost).
+  demo.use('/', async (c, next) => (c.env.DEMO === 'true' ? next() : isLocalDevelopment(c) && c.req.method === 'GET' ? c.html(localIndex(c.req.url)) : notFound(c)));
   demo.use('/demo/*', async (c, next) => (c.env.DEMO === 'true' ? next() : notFound(c)));
 
   demo.get('/', (c) => asset(c, '/demo/'));

@@ -14,8 +14,11 @@ import {
 const now = Date.parse('2026-08-15T12:00:00Z');
 
 describe('policy defaults and bounds', () => {
-  it('API.md: defaults are 5 attempts, 300 s, deviceBoundOnly false, requireScaForNewDevice true', () => {
-    expect(DEFAULT_POLICY).toEqual({ maxFailedAttempts: 5, operationTtlSeconds: 300, deviceBoundOnly: false, requireScaForNewDevice: true });
+  it('API.md: defaults are 5 attempts, 300 s, deviceBoundOnly false, requireScaForNewDevice true; abuse limits 5 live per user, 3 per device, 10 starts a minute', () => {
+    expect(DEFAULT_POLICY).toEqual({
+      maxFailedAttempts: 5, operationTtlSeconds: 300, deviceBoundOnly: false, requireScaForNewDevice: true,
+      maxLiveOperationsPerUser: 5, maxLiveOperationsPerDevice: 3, maxStartsPerUserPerMinute: 10,
+    });
     expect(Object.isFrozen(DEFAULT_POLICY)).toBe(true);
   });
 

@@ -47,7 +47,7 @@ beforeEach(async () => {
 });
 
 describe('DEMO off (production)', () => {
-  it.each(['/', '/demo/api/config', '/demo/demo.js', '/demo/api/qr?data=x'])('GET %s is a plain 404 problem', async (path) => {
+  it.each(['/demo/api/config', '/demo/demo.js', '/demo/api/qr?data=x'])('GET %s is a plain 404 problem', async (path) => {
     await expectProblem(await demoFetch(path, { demo: false }), 404, 'NOT_FOUND');
   });
 
@@ -60,6 +60,19 @@ describe('DEMO off (production)', () => {
 
   it('the worker as deployed (wrangler.toml DEMO=false) answers / with 404', async () => {
     await expectProblem(await workerFetch('/'), 404, 'NOT_FOUND');
+  });
+
+  it('plain wrangler dev (local development, no demo): / is a landing page; on 127.0.0.1 it says to open localhost', async () => {
+    const page = await demoFetch('/', { demo: false, origin: 'http://127.0.0.1:8787' });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/^text\/html/);
+    const html = await page.text();
+    expect(html).toContain('Open <a href="http://localhost:8787/">');
+    expect(html).toContain('href="http://localhost:8787/docs"');
+    const onLocalhost = await (await demoFetch('/', { demo: false })).text();
+    expect(onLocalhost).not.toContain('passkeys need a domain name');
+    // The page leaks nothing secret: the operator token is only named.
+    expect(html).not.toMatch(/test-admin-token/);
   });
 });
 
