@@ -60,8 +60,8 @@ export const APP_CSP = csp([
   "frame-ancestors 'none'",
 ]);
 
-/** The demo relying party (/ and /demo/*): its page, the SDK bundle and its QR images, all from this origin. */
-export const DEMO_CSP = csp([
+/** A page that loads scripts, styles, images (incl. data:) and API calls from its own origin only. */
+const SAME_ORIGIN_PAGE_CSP = csp([
   "default-src 'none'",
   "script-src 'self'",
   "style-src 'self'",
@@ -71,6 +71,9 @@ export const DEMO_CSP = csp([
   "form-action 'self'",
   "frame-ancestors 'none'",
 ]);
+
+/** The demo relying party (/ and /demo/*): its page, the SDK bundle and its QR images, all from this origin. */
+export const DEMO_CSP = SAME_ORIGIN_PAGE_CSP;
 
 /**
  * /docs (Swagger UI 5 from /docs/assets). It needs neither 'unsafe-inline' nor 'unsafe-eval':
@@ -83,16 +86,7 @@ export const DEMO_CSP = csp([
  *   in init.js (it would send the document's URL to validator.swagger.io).
  * "Try it out" calls the servers of /openapi.json, which is this origin (PUBLIC_URL).
  */
-export const DOCS_CSP = csp([
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-]);
+export const DOCS_CSP = SAME_ORIGIN_PAGE_CSP;
 
 const under = (/** @type {string} */ path, /** @type {string} */ prefix) => path === prefix || path.startsWith(`${prefix}/`);
 
