@@ -1,4 +1,4 @@
-// `npm test`: build, then every suite (workers runtime, web-sdk and @custos/node units, the pack check, real-browser e2e), and one closing tally line.
+// `npm test`: build, then every suite (workers runtime, web-sdk and @custos/node units, the pack check, the crash test, real-browser e2e), and one closing tally line.
 // `npm run test:unit` (`--unit`): the fast subset without packing or a browser: workers runtime, web-sdk and @custos/node units.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -15,6 +15,8 @@ const suites = [
   { name: 'node', cwd: join(root, 'packages/node'), args: ['run'] },
   // Packs both packages and uses them from a fresh project (scripts/pack-check.mjs).
   { name: 'packages', cwd: root, args: ['run', '-c', 'test/packages/vitest.packages.config.ts'] },
+  // SIGKILLs a real `wrangler dev` (127.0.0.1:8792, receiver on 8795) mid-finish and checks D1, operations, audit and webhooks agree.
+  { name: 'crash', cwd: root, args: ['run', '-c', 'test/crash/vitest.crash.config.ts'] },
   { name: 'e2e', cwd: root, args: ['run', '-c', 'test/e2e/vitest.e2e.config.ts'] },
 ];
 

@@ -70,8 +70,8 @@ export interface OperationSnapshot {
   result?: { deviceId: string; userVerified: true; authMethod: string; token: string };
   failure?: { code: string };
   /**
-   * SHA-256 of the finish request (caller and body) that ended the operation, kept only when its answer was lost
-   * (the state was adopted from an intent after a crash): the device's identical retry gets the answer it would have had.
+   * SHA-256 of the finish request (caller and body) that ended the operation: the device's identical retry gets the
+   * answer it had, or would have had had the process not died before that answer left (the shard cannot tell which).
    */
   finishDigest?: string;
   /**
@@ -415,8 +415,8 @@ class Operation {
   async sdkFinish(input: { caller: Caller; body: FinishInput }): Promise<DoResult<FinishView>> {
     const digest = await finishDigestOf(input);
     const current = await this.load();
-    // Idempotent finish after a crash: the very request that ended the operation, whose answer was lost, sent again
-    // gets the answer it would have had; any other finish of a final operation is refused below (single use).
+    // Idempotent finish: the very request that ended the operation, sent again (its answer may have died with the
+    // process), gets the same answer; any other finish of a final operation is refused below (single use).
     if (current && isFinal(current.status) && current.finishDigest && this.authorised(current, input.caller) && digestsEqual(current.finishDigest, digest)) {
       return finishAnswer(current);
     }
@@ -715,10 +715,11 @@ class Operation {
         : { status: 'CANCELLED', actor: 'system', reason: success0(change)?.kind === 'registration' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE' });
     }
 
-    // This request answers the finish itself, so the digest is dropped: a second finish is refused (single use). Only a
-    // state adopted from an intent keeps it, because the process died before that answer could leave.
-    const { finishDigest: _answeredNow, ...answered } = finalState;
-    const final: OperationSnapshot = { ...op, ...answered };
+    // The digest stays with the final state. Whether this request's answer reaches the device is not known here: the
+    // process can die after this save and before the answer leaves (the crash suite hits that window), and the device
+    // then sends the identical request again. That one gets the same answer and changes nothing; any other finish is
+    // refused (single use).
+    const final: OperationSnapshot = { ...op, ...finalState };
     await this.save(final);
     await this.host.schedule(this.id, now.getTime() + RETAIN_FINAL_MS);
     this.wakeWaiters();

@@ -61,6 +61,33 @@ describe('crash between the final D1 batch and the Durable Object save', () => {
     await expectProblem(await sdkFetch(op, 'finish', fresh), 409, 'OPERATION_FINAL');
   });
 
+  it('killed after the commit and the shard’s final save, before the answer left: the identical retry still gets the same 200', async () => {
+    // What the crash suite (test/crash) found on disk after a SIGKILL ~10 ms into a finish: D1 COMPLETED, the shard's copy
+    // COMPLETED without an intent, the event recorded but not handed over, and the device without its answer.
+    const { api, userId, authenticator, deviceId } = await enrolled();
+    const op = await startOperation(api, { type: 'AUTHENTICATION', userId });
+    const { publicKey } = await sdkStart(op);
+    const body = { credential: await authenticator.assert(publicKey as never) };
+    const first = await sdkFetch(op, 'finish', body);
+    expect(first.status).toBe(200);
+    const answer = await first.json();
+    const completed = await getOperation(api, op.id);
+    const auditBefore = await auditActions(op.id);
+    await evictDurableObject(shardOfOperation(op.id));
+
+    // The shard cannot tell an answer that left from one that died with the process: the same request gets the same answer.
+    const retry = await sdkFetch(op, 'finish', body);
+    expect(retry.status, await retry.clone().text()).toBe(200);
+    expect(await retry.json()).toEqual(answer);
+    expect(await getOperation(api, op.id)).toEqual(completed);
+    expect((await getDevice(api, deviceId)).failedAttempts).toBe(0);
+    expect(await auditActions(op.id)).toEqual(auditBefore);
+
+    // Single use still holds for anything but that very request.
+    const fresh = { credential: await authenticator.assert(publicKey as never) };
+    await expectProblem(await sdkFetch(op, 'finish', fresh), 409, 'OPERATION_FINAL');
+  });
+
   it('the batch committed and the relying party asks first: status reconciles to COMPLETED without any device call', async () => {
     const { api, userId, authenticator } = await enrolled();
     const op = await startOperation(api, { type: 'AUTHENTICATION', userId });
