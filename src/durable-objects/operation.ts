@@ -62,6 +62,8 @@ export interface OperationSnapshot {
   /** REGISTRATION: the relying party chosen at SDK start (tenant, or the service for the app). */
   registrationRp?: RelyingParty;
   policy: TenantPolicy;
+  /** Started with sameDevice: the start answered the device's options and the finish answers the result. */
+  sameDevice?: true;
   userName: string;
   deviceName?: string;
   /** REGISTRATION: credentials to exclude; otherwise: credentials allowed to answer. */
@@ -102,6 +104,8 @@ export interface FinishInput {
 export interface FinishView {
   status: OperationStatus;
   deviceId?: string;
+  /** sameDevice operations only: the signed result, so the two-call ceremony needs no status call. */
+  result?: NonNullable<OperationSnapshot['result']>;
 }
 
 export interface SdkStartView {
@@ -148,6 +152,9 @@ export function rpFor(op: Pick<OperationSnapshot, 'rp' | 'serviceRp'>, rpId: str
 
 /** What one operation needs from the Durable Object that hosts it: its stored state and its timer. */
 interface OperationHost {
+  /** Whether this very object (this incarnation of the shard) already answered that finish request of that operation. */
+  answeredHere(operationId: string, digest: string): boolean;
+  markAnswered(operationId: string, digest: string): void;
   read(operationId: string): OperationSnapshot | null;
   write(operationId: string, op: OperationSnapshot): void;
   /** The operation's next alarm: its expiry, or when a final operation is forgotten. */
@@ -220,14 +227,17 @@ class Operation {
     this.host.write(this.id, op);
   }
 
-  /** Called once by POST /v1/operations. */
+  /** Called once by POST /v1/operations; a sameDevice operation is started for its sdk token in the same call. */
   async begin(snapshot: OperationSnapshot): Promise<OperationView> {
     const existing = await this.load();
     if (existing) throw new Error('operation already exists');
     await this.save(snapshot);
     // PSD2 RTS art. 4(3)(d): expiry happens at expiresAt even if nobody asks.
     await this.host.schedule(this.id, Date.parse(snapshot.expiresAt));
-    return this.view(snapshot);
+    if (!snapshot.sameDevice) return this.view(snapshot);
+    const started = await this.sdkStart({ caller: { kind: 'sdk', tokenHash: snapshot.sdkTokenHash } });
+    if (!started.ok) throw new Error(`sameDevice start refused: ${started.code}`);
+    return { ...this.view((await this.load())!), device: started.value as unknown as NonNullable<OperationView['device']> };
   }
 
   private view(op: OperationSnapshot): OperationView {
@@ -417,7 +427,14 @@ class Operation {
     const current = await this.load();
     // Idempotent finish: the very request that ended the operation, sent again (its answer may have died with the
     // process), gets the same answer; any other finish of a final operation is refused below (single use).
-    if (current && isFinal(current.status) && current.finishDigest && this.authorised(current, input.caller) && digestsEqual(current.finishDigest, digest)) {
+    // Only a shard that did not answer it itself replays it: within one incarnation the answer left, so a second
+    // identical finish is a double submit and gets 409 like any other (single use). After a restart nobody can
+    // tell whether the answer reached the device, so the honest retry gets it again.
+    if (
+      current && isFinal(current.status) && current.finishDigest && this.authorised(current, input.caller) &&
+      digestsEqual(current.finishDigest, digest) && !this.host.answeredHere(this.id, digest)
+    ) {
+      this.host.markAnswered(this.id, digest);
       return finishAnswer(current);
     }
     const found = await this.forCaller(input.caller);
@@ -429,7 +446,9 @@ class Operation {
     if (this.finishing) return fail('OPERATION_CONFLICT', 'The operation is being completed by another request.');
     this.finishing = true;
     try {
-      return await this.complete(found.value, { ...input, digest });
+      const answer = await this.complete(found.value, { ...input, digest });
+      this.host.markAnswered(this.id, digest);
+      return answer;
     } finally {
       this.finishing = false;
     }
@@ -742,8 +761,11 @@ function finishAnswer(op: OperationSnapshot): DoResult<FinishView> {
     const code: ErrorCode = op.failure?.code === 'USER_NOT_ACTIVE' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE';
     return fail(code, `The operation was ${op.status}: ${op.failure?.code ?? 'refused'}.`, { operationStatus: op.status });
   }
-  // The device learns its own id (the authenticator app keeps it for device proofs).
-  return { ok: true, value: { status: op.status, ...(op.result ? { deviceId: op.result.deviceId } : {}) } };
+  // The device learns its own id (the authenticator app keeps it for device proofs); a sameDevice one also the result.
+  return {
+    ok: true,
+    value: { status: op.status, ...(op.result ? { deviceId: op.result.deviceId } : {}), ...(op.sameDevice && op.result ? { result: op.result } : {}) },
+  };
 }
 
 /** SHA-256 of a finish request as the operation remembers it (exported for the crash-recovery tests). */
@@ -841,6 +863,8 @@ interface StoredRow extends Record<string, SqlStorageValue> {
  */
 export class OperationDO extends DurableObject<Bindings> implements OperationHost {
   private readonly operations = new Map<string, Operation>();
+  /** Finish requests this incarnation answered (operation id + digest), newest last; bounded like the cache. */
+  private readonly answered = new Set<string>();
   /** The alarm as last set or seen (null: none). */
   private alarmAt: number | null = null;
 
@@ -871,6 +895,16 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
       }
     }
     return operation;
+  }
+
+  answeredHere(operationId: string, digest: string): boolean {
+    return this.answered.has(`${operationId}:${digest}`);
+  }
+
+  markAnswered(operationId: string, digest: string): void {
+    this.answered.add(`${operationId}:${digest}`);
+    // A forgotten entry only means one more replay of an answer already given: harmless, so a plain cap suffices.
+    if (this.answered.size > MAX_CACHED) this.answered.delete(this.answered.values().next().value!);
   }
 
   read(operationId: string): OperationSnapshot | null {

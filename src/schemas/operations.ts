@@ -28,6 +28,11 @@ const Common = {
   ttlSeconds: z.number().int().openapi({ description: '1 … tenant operationTtlSeconds (≤ 300); default the maximum' }).optional(),
   context: Context.optional(),
   numberMatching: z.boolean().optional(),
+  sameDevice: z.boolean().optional().openapi({
+    description: 'Two-call ceremony on the device the relying party\'s own page or app runs on: the start answers `device` (what '
+      + 'SDK start would answer: the operation details and the WebAuthn options), and the device\'s finish answers the signed '
+      + '`result`, which the relying party verifies offline with the JWKS. Default false (the decoupled flow: sdk.url, QR, another device).',
+  }),
 };
 
 export const StartOperationSchema = z
@@ -80,6 +85,10 @@ export const OperationSchema = z
     document: z.object({ title: z.string().optional(), mimeType: z.string(), sha256: z.string() }).optional(),
     numberMatch: z.string().optional(),
     sdk: z.object({ token: z.string(), url: z.string() }).optional().openapi({ description: 'Only in the start response' }),
+    device: z
+      .object({ operation: z.record(z.string(), z.unknown()), publicKey: z.record(z.string(), z.unknown()) })
+      .optional()
+      .openapi({ description: 'Only in the start response of a `sameDevice` operation: pass it to the web SDK (or the authenticator) as is; the operation is then IN_PROGRESS' }),
     result: z
       .object({ deviceId: z.string(), userVerified: z.literal(true), authMethod: z.string(), token: z.string() })
       .optional(),

@@ -16,6 +16,7 @@ import type {
   ConfirmationDetails,
   OperationDetails,
   OperationRef,
+  OperationResult,
   OperationStatus,
   PendingOperation,
   RegisterResult,
@@ -90,6 +91,8 @@ interface ResolvedRef {
   id: string;
   /** Absent: the call is authorised by a device proof. */
   token?: string;
+  /** A sameDevice operation's start answer, handed over by the relying party: no SDK start call is needed. */
+  inline?: Record<string, unknown>;
 }
 
 const OPERATION_TYPES: ReadonlySet<string> = new Set(['REGISTRATION', 'AUTHENTICATION', 'AUTHORISATION', 'SIGNATURE']);
@@ -110,7 +113,8 @@ function resolveRef(op: OperationRef, device: DeviceCredential | undefined): Res
   if (typeof token !== 'string' || token === '') {
     throw new TypeError('op must be { id, token } or { id, sdk: { token } }, or { id } on a client created with a device');
   }
-  return { id: op.id, token };
+  const inline = 'device' in op && op.device !== undefined ? (op.device as unknown as Record<string, unknown>) : undefined;
+  return { id: op.id, token, ...(inline ? { inline } : {}) };
 }
 
 function malformed(what: string): CustosError {
@@ -184,18 +188,26 @@ export function createCustos(options: CustosOptions): CustosClient {
     const cached = started.get(ref.id);
     // A start for another rpScope issues other creation options, so only a matching one is reused.
     if (cached !== undefined && (rpScope === undefined || cached.rpScope === rpScope)) return cached;
-    const session = readStart(await post(ref, 'start', rpScope === undefined ? {} : { rpScope }), ref.id);
+    // Two-call ceremony: the relying party's start already answered what SDK start would (validated the same way).
+    const session = ref.inline !== undefined && rpScope !== 'service'
+      ? readStart(ref.inline, ref.id)
+      : readStart(await post(ref, 'start', rpScope === undefined ? {} : { rpScope }), ref.id);
     if (rpScope !== undefined) session.rpScope = rpScope;
     started.set(ref.id, session);
     return session;
   }
 
-  async function finish(ref: ResolvedRef, body: Record<string, unknown>): Promise<{ status: OperationStatus; deviceId?: string }> {
+  async function finish(ref: ResolvedRef, body: Record<string, unknown>): Promise<{ status: OperationStatus; deviceId?: string; result?: OperationResult }> {
     // Whatever the answer, the server has seen this challenge once; it cannot be used again.
     started.delete(ref.id);
     const answer = await post(ref, 'finish', body);
     const deviceId = answer['deviceId'];
-    return { status: readStatus(answer), ...(typeof deviceId === 'string' ? { deviceId } : {}) };
+    const result = answer['result'] as OperationResult | undefined;
+    return {
+      status: readStatus(answer),
+      ...(typeof deviceId === 'string' ? { deviceId } : {}),
+      ...(result && typeof result === 'object' && typeof result.token === 'string' ? { result } : {}),
+    };
   }
 
   async function reject(op: OperationRef): Promise<RejectResult> {
@@ -252,10 +264,11 @@ export function createCustos(options: CustosOptions): CustosClient {
     }
     if (numberMatch !== undefined) body['numberMatch'] = numberMatch;
 
-    const { status, deviceId } = await finish(ref, body);
+    const { status, deviceId, result } = await finish(ref, body);
     return {
       status,
       operation,
+      ...(result === undefined ? {} : { result }),
       ...(deviceKeyPair === undefined ? {} : { deviceKeyPair }),
       ...(deviceId === undefined ? {} : { deviceId }),
     };
@@ -286,7 +299,8 @@ export function createCustos(options: CustosOptions): CustosClient {
 
     const body: Record<string, unknown> = { credential };
     if (numberMatch !== undefined) body['numberMatch'] = numberMatch;
-    return { status: (await finish(ref, body)).status, operation };
+    const { status, result } = await finish(ref, body);
+    return { status, operation, ...(result === undefined ? {} : { result }) };
   }
 
   async function getOperation(op: OperationRef, startOptions: StartOptions = {}): Promise<OperationDetails> {

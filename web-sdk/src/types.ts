@@ -9,7 +9,27 @@ export type OperationType = 'REGISTRATION' | 'AUTHENTICATION' | 'AUTHORISATION' 
  * The per-operation credential the relying party received from `POST /v1/operations`:
  * either flattened (`{ id, token }`) or the Operation itself with its `sdk` part.
  */
-export type OperationRef = { id: string; token: string } | { id: string; sdk: { token: string } } | DeviceOperationRef;
+export type OperationRef =
+  | { id: string; token: string; device?: InlineStart }
+  | { id: string; sdk: { token: string }; device?: InlineStart }
+  | DeviceOperationRef;
+
+/**
+ * What the relying party's start answered as `device` for a `sameDevice: true` operation (the two-call ceremony): the
+ * operation's details and the WebAuthn options. Pass it along with the id and token; the SDK then skips its own start.
+ */
+export interface InlineStart {
+  operation: Record<string, unknown>;
+  publicKey: Record<string, unknown>;
+}
+
+/** The signed result a sameDevice operation's finish answers: send `token` to your server, which verifies it offline. */
+export interface OperationResult {
+  deviceId: string;
+  userVerified: true;
+  authMethod: string;
+  token: string;
+}
 
 /**
  * An operation addressed by id only: the client's `device` authenticates each call with a device
@@ -88,6 +108,8 @@ export interface ProblemDetails {
 export interface CeremonyResult {
   status: OperationStatus;
   operation: OperationDetails;
+  /** sameDevice operations: the signed result (verify `token` on your server, e.g. with @custos/node verifyResultToken). */
+  result?: OperationResult;
 }
 
 export interface RegisterResult extends CeremonyResult {

@@ -83,6 +83,27 @@ describe('register', () => {
     expect(server.requests.map((request) => request.headers['authorization'])).toEqual([`Bearer ${TOKEN}`, `Bearer ${TOKEN}`]);
   });
 
+  it('sameDevice (two-call ceremony): with the start answer handed over as `device`, it only finishes, and returns the result', async () => {
+    const result = { deviceId: 'dev_1', userVerified: true, authMethod: 'passkey', token: 'eyJ.result.token' };
+    const server = fakeServer(routesFor('op_reg1', registrationStart, { body: { status: 'COMPLETED', deviceId: 'dev_1', result } }));
+    const custos = createCustos({ baseUrl: BASE, fetch: server.fetch });
+
+    const answer = await custos.register({ id: 'op_reg1', sdk: { token: TOKEN }, device: registrationStart });
+
+    expect(server.calls()).toEqual([path('op_reg1', 'finish')]);
+    expect(startRegistration).toHaveBeenCalledWith({ optionsJSON: registrationStart.publicKey });
+    expect(answer).toMatchObject({ status: 'COMPLETED', deviceId: 'dev_1', result });
+  });
+
+  it('sameDevice: a handed-over start for another operation is refused before the passkey prompt', async () => {
+    const server = fakeServer(routesFor('op_reg2', registrationStart));
+    const custos = createCustos({ baseUrl: BASE, fetch: server.fetch });
+
+    await caught(custos.register({ id: 'op_reg2', token: TOKEN, device: registrationStart }));
+    expect(startRegistration).not.toHaveBeenCalled();
+    expect(server.requests).toHaveLength(0);
+  });
+
   it('refuses a malformed operation reference before any request', async () => {
     const server = fakeServer({});
     const custos = createCustos({ baseUrl: BASE, fetch: server.fetch });

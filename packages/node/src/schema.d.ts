@@ -862,6 +862,15 @@ export interface components {
                 title: string;
             };
             createdAt: string;
+            /** @description Only in the start response of a `sameDevice` operation: pass it to the web SDK (or the authenticator) as is; the operation is then IN_PROGRESS */
+            device?: {
+                operation: {
+                    [key: string]: unknown;
+                };
+                publicKey: {
+                    [key: string]: unknown;
+                };
+            };
             deviceId?: string;
             document?: {
                 mimeType: string;
@@ -1014,6 +1023,8 @@ export interface components {
             deviceId?: string;
             deviceName?: string;
             numberMatching?: boolean;
+            /** @description Two-call ceremony on the device the relying party's own page or app runs on: the start answers `device` (what SDK start would answer: the operation details and the WebAuthn options), and the device's finish answers the signed `result`, which the relying party verifies offline with the JWKS. Default false (the decoupled flow: sdk.url, QR, another device). */
+            sameDevice?: boolean;
             /** @description 1 … tenant operationTtlSeconds (≤ 300); default the maximum */
             ttlSeconds?: number;
             /** @enum {string} */
@@ -1023,6 +1034,8 @@ export interface components {
             context?: components["schemas"]["OperationContext"];
             deviceId?: string;
             numberMatching?: boolean;
+            /** @description Two-call ceremony on the device the relying party's own page or app runs on: the start answers `device` (what SDK start would answer: the operation details and the WebAuthn options), and the device's finish answers the signed `result`, which the relying party verifies offline with the JWKS. Default false (the decoupled flow: sdk.url, QR, another device). */
+            sameDevice?: boolean;
             /** @description 1 … tenant operationTtlSeconds (≤ 300); default the maximum */
             ttlSeconds?: number;
             /** @enum {string} */
@@ -1032,6 +1045,8 @@ export interface components {
             context?: components["schemas"]["OperationContext"];
             deviceId?: string;
             numberMatching?: boolean;
+            /** @description Two-call ceremony on the device the relying party's own page or app runs on: the start answers `device` (what SDK start would answer: the operation details and the WebAuthn options), and the device's finish answers the signed `result`, which the relying party verifies offline with the JWKS. Default false (the decoupled flow: sdk.url, QR, another device). */
+            sameDevice?: boolean;
             transaction?: components["schemas"]["Transaction"];
             transactions?: components["schemas"]["Transaction"][];
             /** @description 1 … tenant operationTtlSeconds (≤ 300); default the maximum */
@@ -1049,6 +1064,8 @@ export interface components {
                 title?: string;
             };
             numberMatching?: boolean;
+            /** @description Two-call ceremony on the device the relying party's own page or app runs on: the start answers `device` (what SDK start would answer: the operation details and the WebAuthn options), and the device's finish answers the signed `result`, which the relying party verifies offline with the JWKS. Default false (the decoupled flow: sdk.url, QR, another device). */
+            sameDevice?: boolean;
             /** @description 1 … tenant operationTtlSeconds (≤ 300); default the maximum */
             ttlSeconds?: number;
             /** @enum {string} */

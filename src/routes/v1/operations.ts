@@ -173,6 +173,7 @@ operations.openapi(
       ...(input.context ? { context: input.context } : {}),
       ...echo,
       ...(numberMatch ? { numberMatch, numberMatchChoices: numberMatchChoices(numberMatch) } : {}),
+      ...(input.sameDevice ? { sameDevice: true as const } : {}),
       sdkTokenHash: await hashSecret(sdkToken),
       challenge: toB64url(challenge),
       issuer: base,
