@@ -157,6 +157,8 @@ interface OperationHost {
   markAnswered(operationId: string, digest: string): void;
   read(operationId: string): OperationSnapshot | null;
   write(operationId: string, op: OperationSnapshot): void;
+  /** Stores only the intent beside the state (a few hundred bytes, not the whole snapshot again); write() clears it. */
+  writeIntent(operationId: string, intent: FinalState): void;
   /** The operation's next alarm: its expiry, or when a final operation is forgotten. */
   schedule(operationId: string, at: number): Promise<void>;
   forget(operationId: string): void;
@@ -716,7 +718,8 @@ class Operation {
     };
     // Crash safety: the intent is stored before the batch leaves (a Durable Object's output gate holds the D1 call
     // until this write is durable), so a restart after the commit finds it and reconciles instead of redoing the work.
-    await this.save({ ...op, intent: finalState });
+    this.op = { ...op, intent: finalState };
+    this.host.writeIntent(this.id, finalState);
     let results: D1Result[];
     try {
       results = await commitWithAudit(db, op.tenantId, [...statements, ...prepared.map((p) => p.statement)], audit, at, { head });
@@ -751,6 +754,12 @@ type Success =
   | { ok: true; kind: 'registration'; deviceId: string; credential: NewCredential | null; deviceKeyJwk: JsonWebKey | null; userVerification?: string; evidence: Record<string, unknown> }
   | { ok: true; kind: 'assertion'; deviceId: string; credentialId: string; newCounter: number; backedUp: boolean; evidence: Record<string, unknown> }
   | { ok: true; kind: 'native'; deviceId: string; userVerification: string; evidence: Record<string, unknown> };
+
+function withoutIntent(op: OperationSnapshot): OperationSnapshot {
+  if (op.intent === undefined) return op;
+  const { intent: _intent, ...rest } = op;
+  return rest;
+}
 
 /** What a finish answers for the final state it produced: replayed unchanged to an identical retry. */
 function finishAnswer(op: OperationSnapshot): DoResult<FinishView> {
@@ -854,6 +863,7 @@ const RETRY_MS = 5000;
 interface StoredRow extends Record<string, SqlStorageValue> {
   id: string;
   state: string;
+  intent: string | null;
 }
 
 /**
@@ -873,6 +883,9 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
     super(ctx, instrumentBindings(env, 'do'));
     ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS ops (id TEXT PRIMARY KEY, state TEXT NOT NULL, due_at INTEGER NOT NULL)');
     ctx.storage.sql.exec('CREATE INDEX IF NOT EXISTS ops_due ON ops (due_at)');
+    // The intent column came later: shards created before it get it on their next start.
+    const columns = ctx.storage.sql.exec<{ name: string }>('PRAGMA table_info(ops)').toArray();
+    if (!columns.some((c) => c.name === 'intent')) ctx.storage.sql.exec('ALTER TABLE ops ADD COLUMN intent TEXT');
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
     });
@@ -908,14 +921,20 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
   }
 
   read(operationId: string): OperationSnapshot | null {
-    const row = this.ctx.storage.sql.exec<StoredRow>('SELECT id, state FROM ops WHERE id = ?', operationId).toArray()[0];
-    return row ? (JSON.parse(row.state) as OperationSnapshot) : null;
+    const row = this.ctx.storage.sql.exec<StoredRow>('SELECT id, state, intent FROM ops WHERE id = ?', operationId).toArray()[0];
+    if (!row) return null;
+    const op = JSON.parse(row.state) as OperationSnapshot;
+    return row.intent ? { ...op, intent: JSON.parse(row.intent) as FinalState } : op;
+  }
+
+  writeIntent(operationId: string, intent: FinalState): void {
+    this.ctx.storage.sql.exec('UPDATE ops SET intent = ?2 WHERE id = ?1', operationId, JSON.stringify(intent));
   }
 
   write(operationId: string, op: OperationSnapshot): void {
     this.ctx.storage.sql.exec(
-      'INSERT INTO ops (id, state, due_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET state = excluded.state',
-      operationId, JSON.stringify(op), Date.parse(op.expiresAt),
+      'INSERT INTO ops (id, state, due_at) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO UPDATE SET state = excluded.state, intent = NULL',
+      operationId, JSON.stringify(withoutIntent(op)), Date.parse(op.expiresAt),
     );
   }
 

@@ -269,10 +269,12 @@ export function crashPicture(persistDir: string, operationId: string, userId: st
     try {
       const hasOps = db.prepare(`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'ops'`).get();
       if (!hasOps) continue;
-      const row = db.prepare('SELECT state FROM ops WHERE id = ?').get(operationId) as { state: string } | undefined;
+      // The intent lives in its own column beside the state (src/durable-objects/operation.ts writeIntent).
+      const row = db.prepare('SELECT state, intent FROM ops WHERE id = ?').get(operationId) as { state: string; intent: string | null } | undefined;
       if (!row) continue;
-      const state = JSON.parse(row.state) as { status: string; intent?: { status: string }; finishDigest?: string };
-      picture.shard = { status: state.status, intent: state.intent?.status ?? null, finishDigest: state.finishDigest !== undefined };
+      const state = JSON.parse(row.state) as { status: string; finishDigest?: string };
+      const intent = row.intent ? (JSON.parse(row.intent) as { status: string }) : null;
+      picture.shard = { status: state.status, intent: intent?.status ?? null, finishDigest: state.finishDigest !== undefined };
     } finally {
       db.close();
     }
