@@ -125,6 +125,8 @@ export interface SdkStartView {
 
 /** Final operations stay readable (with their result token) for a day, then the object forgets them. */
 const RETAIN_FINAL_MS = 24 * 3600 * 1000;
+/** SQL: 1 while the operation (its id bound at `param`) has no final state in D1, else 0; a factor of the finish batch's guards. */
+const stillLiveInD1 = (param: string): string => `SELECT COUNT(*) FROM operations WHERE id = ${param} AND status IN ('PENDING', 'IN_PROGRESS')`;
 
 function fail<T>(code: ErrorCode, detail: string, extras?: Record<string, unknown>): DoResult<T> {
   return { ok: false, code, detail, ...(extras ? { extras } : {}) };
@@ -628,8 +630,8 @@ class Operation {
       if (success.kind === 'registration') {
         const kind = success.credential ? 'PASSKEY' : 'NATIVE';
         statements.push(
-          // Guard: a user locked while the ceremony ran gets no new device.
-          db.prepare(`INSERT INTO guards (ok) SELECT COUNT(*) FROM users WHERE id = ?1 AND status = 'ACTIVE'`).bind(op.userId),
+          // Guard: a user locked while the ceremony ran gets no new device; and the operation is still live in D1.
+          db.prepare(`INSERT INTO guards (ok) SELECT (SELECT COUNT(*) FROM users WHERE id = ?1 AND status = 'ACTIVE') * (${stillLiveInD1('?2')})`).bind(op.userId, op.id),
           db.prepare('DELETE FROM guards'),
           ...insertDeviceStatements(
             db,
@@ -646,11 +648,11 @@ class Operation {
         audit.push({ actor: change.actor, action: 'device.registered', targetType: 'device', targetId: success.deviceId, userId: op.userId, data: { kind, operationId: op.id } });
         events.push({ type: 'device.registered', data: { deviceId: success.deviceId, userId: op.userId, kind, operationId: op.id } });
       } else {
-        // Guard: the device and user are still ACTIVE when this batch commits.
+        // Guard: the device and user are still ACTIVE when this batch commits, and the operation still live in D1.
         statements.push(
           db
-            .prepare(`INSERT INTO guards (ok) SELECT (SELECT COUNT(*) FROM devices WHERE id = ?1 AND status = 'ACTIVE') * (SELECT COUNT(*) FROM users WHERE id = ?2 AND status = 'ACTIVE')`)
-            .bind(success.deviceId, op.userId),
+            .prepare(`INSERT INTO guards (ok) SELECT (SELECT COUNT(*) FROM devices WHERE id = ?1 AND status = 'ACTIVE') * (SELECT COUNT(*) FROM users WHERE id = ?2 AND status = 'ACTIVE') * (${stillLiveInD1('?3')})`)
+            .bind(success.deviceId, op.userId, op.id),
           db.prepare('DELETE FROM guards'),
           db
             .prepare('UPDATE devices SET failed_attempts = 0, last_used_at = ?2, updated_at = ?2, backed_up = ?3 WHERE id = ?1')
@@ -690,10 +692,12 @@ class Operation {
     }
 
     const historyDevice = completedDevice ?? change.deviceId ?? op.deviceId ?? null;
+    // Guard: a final state never changes; only one batch ever moves the history row out of PENDING. A completion
+    // folds this check into its own guard above (two statements fewer on the hot path).
+    if (status !== 'COMPLETED') {
+      statements.push(db.prepare(`INSERT INTO guards (ok) SELECT (${stillLiveInD1('?1')})`).bind(op.id), db.prepare('DELETE FROM guards'));
+    }
     statements.push(
-      // Guard: a final state never changes. Only one batch ever moves the history row out of PENDING.
-      db.prepare(`INSERT INTO guards (ok) SELECT COUNT(*) FROM operations WHERE id = ?1 AND status IN ('PENDING', 'IN_PROGRESS')`).bind(op.id),
-      db.prepare('DELETE FROM guards'),
       db
         .prepare('UPDATE operations SET status = ?2, completed_at = ?3, failure_code = ?4, device_id = ?5 WHERE id = ?1')
         .bind(op.id, status, at, failureCode ?? null, historyDevice),
