@@ -1,9 +1,10 @@
 // MaintenanceDO: one object whose alarm runs the outbox sweeper, repairs unfinished lock cascades and purges expired state.
 import { DurableObject } from 'cloudflare:workers';
 import type { Bindings } from '../env';
-import { deliveryStub } from '../services/events';
+import { deliverRecorded, deliveryStub, prepareEvent } from '../services/events';
 import { operationStub } from './operation';
-import { purgeExpired, strandedLiveOperations, undeliveredEvents } from '../storage/maintenance';
+import { expireOrphanStatements, purgeExpired, staleLiveOperations, strandedLiveOperations, undeliveredEvents } from '../storage/maintenance';
+import { commitWithAudit } from '../storage/audit';
 
 /** How often the sweep runs while the object is armed (it re-arms itself for ever once poked); OUTBOX_SWEEP_SECONDS overrides. */
 export const SWEEP_INTERVAL_MS = 30_000;
@@ -22,6 +23,8 @@ const SWEEP_LIMIT = 200;
 const RETENTION_INTERVAL_MS = 3600_000;
 const RETENTION_BATCH = 500;
 const RETENTION_ROUNDS = 10;
+/** A live history row this long past its expiry has no shard that will expire it (see sweep). */
+const ORPHAN_GRACE_MS = 5 * 60_000;
 /** Webhook events and their delivery attempts are kept this long (docs/webhooks.md). */
 export const DELIVERY_RETENTION_DAYS = 30;
 const IDEMPOTENCY_RETENTION_S = 24 * 3600;
@@ -29,6 +32,7 @@ const IDEMPOTENCY_RETENTION_S = 24 * 3600;
 export interface SweepReport {
   handedOver: number;
   cascades: number;
+  orphans: number;
   purged: Record<string, number> | null;
 }
 
@@ -77,16 +81,46 @@ export class MaintenanceDO extends DurableObject<Bindings> {
         console.error(JSON.stringify({ level: 'error', message: 'maintenance: cascade cancel failed, next sweep retries', operationId: op.id, error: String(error) }));
       }
     }
+    const orphans = await this.settleOrphans(now);
     let purged: Record<string, number> | null = null;
     const lastRetention = (await this.ctx.storage.get<number>('retentionAt')) ?? 0;
     if (now - lastRetention >= RETENTION_INTERVAL_MS) {
       purged = await this.retention(now);
       await this.ctx.storage.put('retentionAt', now);
     }
-    if (handedOver > 0 || cascades.length > 0 || (purged && Object.values(purged).some((n) => n > 0))) {
-      console.log(JSON.stringify({ level: 'info', message: 'maintenance sweep', handedOver, cascades: cascades.length, purged }));
+    if (handedOver > 0 || cascades.length > 0 || orphans > 0 || (purged && Object.values(purged).some((n) => n > 0))) {
+      console.log(JSON.stringify({ level: 'info', message: 'maintenance sweep', handedOver, cascades: cascades.length, orphans, purged }));
     }
-    return { handedOver, cascades: cascades.length, purged };
+    return { handedOver, cascades: cascades.length, orphans, purged };
+  }
+
+  /**
+   * History rows still live well past their expiry. Their shard normally expires them on its alarm; asking it for the
+   * status makes a lagging one do so now. A row no shard knows is an orphan: the process died between the start's D1
+   * commit and the shard's begin (the relying party never got its 201). It ends EXPIRED, with its audit entry and its
+   * event, so D1 and the audit chain agree with the (absent) operation.
+   */
+  private async settleOrphans(now: number): Promise<number> {
+    const db = this.env.DB;
+    let settled = 0;
+    for (const row of await staleLiveOperations(db, new Date(now - ORPHAN_GRACE_MS).toISOString(), 50)) {
+      try {
+        if ((await operationStub(this.env, row.id).status({ tenantId: row.tenantId })) !== null) continue;
+        const at = new Date().toISOString();
+        const event = prepareEvent(db, row.tenantId, 'operation.expired', {
+          operationId: row.id, type: row.type, status: 'EXPIRED', userId: row.userId, ...(row.deviceId ? { deviceId: row.deviceId } : {}), failure: { code: 'EXPIRED' },
+        });
+        const statements = [...expireOrphanStatements(db, row.id, at), event.statement];
+        const results = await commitWithAudit(db, row.tenantId, statements, [
+          { actor: 'system', action: 'operation.expired', targetType: 'operation', targetId: row.id, userId: row.userId, data: { type: row.type, reason: 'ORPHANED' } },
+        ], at);
+        await deliverRecorded(this.env, [{ prepared: event, result: results[statements.length - 1] }]);
+        settled++;
+      } catch (error) {
+        console.error(JSON.stringify({ level: 'error', message: 'maintenance: orphan not settled, next sweep retries', operationId: row.id, error: String(error) }));
+      }
+    }
+    return settled;
   }
 
   /**

@@ -67,3 +67,32 @@ export async function purgeExpired(db: D1Database, cutoffs: RetentionCutoffs, ba
   const [idempotency, accessTokens, proofJtis, deliveries, events] = results.map((r) => r.meta.changes ?? 0);
   return { idempotency: idempotency!, accessTokens: accessTokens!, proofJtis: proofJtis!, deliveries: deliveries!, events: events! };
 }
+
+export interface StaleLiveOperation {
+  id: string;
+  tenantId: string;
+  userId: string;
+  type: string;
+  deviceId: string | null;
+}
+
+/** History rows still live in D1 although they expired before `before` (ISO): a shard that lags, or none that knows them. */
+export async function staleLiveOperations(db: D1Database, before: string, limit: number): Promise<StaleLiveOperation[]> {
+  const rows = await db
+    .prepare(`SELECT id, tenant_id, user_id, type, device_id FROM operations WHERE status IN ('PENDING', 'IN_PROGRESS') AND expires_at < ?1 LIMIT ?2`)
+    .bind(before, limit)
+    .all<{ id: string; tenant_id: string; user_id: string; type: string; device_id: string | null }>();
+  return rows.results.map((r) => ({ id: r.id, tenantId: r.tenant_id, userId: r.user_id, type: r.type, deviceId: r.device_id }));
+}
+
+/**
+ * Ends an orphaned history row as EXPIRED: guarded so it only moves a row that is still live (a final state never
+ * changes), in the batch that also records its audit entry and event (the caller adds those).
+ */
+export function expireOrphanStatements(db: D1Database, operationId: string, at: string): D1PreparedStatement[] {
+  return [
+    db.prepare(`INSERT INTO guards (ok) SELECT COUNT(*) FROM operations WHERE id = ?1 AND status IN ('PENDING', 'IN_PROGRESS')`).bind(operationId),
+    db.prepare('DELETE FROM guards'),
+    db.prepare(`UPDATE operations SET status = 'EXPIRED', completed_at = ?2, failure_code = 'EXPIRED' WHERE id = ?1`).bind(operationId, at),
+  ];
+}

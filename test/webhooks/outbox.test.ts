@@ -1,5 +1,6 @@
 // The transactional outbox's sweeper, the lock-cascade repair and the retention job of MaintenanceDO.
-import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { rewriteStoredOperation, shardOfOperation } from '../helpers/operation-shard';
 import { describe, expect, it } from 'vitest';
 import { maintenanceStub, SWEEP_GRACE_MS } from '../../src/durable-objects/maintenance';
 import type { MaintenanceDO, SweepReport } from '../../src/durable-objects/maintenance';
@@ -80,6 +81,47 @@ describe('lock-cascade repair', () => {
     const after = await getOperation(api, op.id);
     expect(after.status).toBe('CANCELLED');
     expect(after.failure).toEqual({ code: 'USER_LOCKED' });
+  });
+});
+
+describe('orphaned history rows (a crash between the start\'s commit and the shard\'s begin)', () => {
+  it('a live row no shard knows, well past its expiry, ends EXPIRED with its audit entry and event; a final one is left alone', async () => {
+    const { tenant, api } = await setupTenant();
+    const receiver = Receiver.create();
+    await configureWebhook(tenant.id, receiver.url());
+    const user = await createUser(api);
+    const long = new Date(Date.now() - 3600_000).toISOString();
+    const id = 'op_06h4w00000000000000000000000000000000000';
+    await env.DB.batch([
+      env.DB.prepare("INSERT INTO operations (id, tenant_id, user_id, type, status, created_at, expires_at) VALUES (?1, ?2, ?3, 'AUTHENTICATION', 'PENDING', ?4, ?4)").bind(id, tenant.id, user.id, long),
+      env.DB.prepare("INSERT INTO operations (id, tenant_id, user_id, type, status, created_at, expires_at, completed_at) VALUES (?1, ?2, ?3, 'AUTHENTICATION', 'COMPLETED', ?4, ?4, ?4)").bind(`${id.slice(0, -1)}1`, tenant.id, user.id, long),
+    ]);
+    const report = await sweepAt(Date.now());
+    expect(report.orphans).toBe(1);
+    const row = await env.DB.prepare('SELECT status, failure_code FROM operations WHERE id = ?1').bind(id).first();
+    expect(row).toEqual({ status: 'EXPIRED', failure_code: 'EXPIRED' });
+    expect(await env.DB.prepare('SELECT status FROM operations WHERE id = ?1').bind(`${id.slice(0, -1)}1`).first()).toEqual({ status: 'COMPLETED' });
+    const audit = await env.DB.prepare("SELECT action FROM audit_events WHERE target_id = ?1").bind(id).all<{ action: string }>();
+    expect(audit.results.map((r) => r.action)).toEqual(['operation.expired']);
+    const [delivered] = await receiver.waitForRequests(1);
+    expect(JSON.parse(delivered!.body)).toMatchObject({ type: 'operation.expired', data: { operationId: id, status: 'EXPIRED' } });
+    // Settled once: the next sweep finds nothing, and the chain still verifies.
+    expect((await sweepAt(Date.now())).orphans).toBe(0);
+    expect((await (await api('/v1/audit-events/verify')).json<{ valid: boolean }>()).valid).toBe(true);
+  });
+
+  it('a row whose shard knows the operation is expired by that shard (its own path), not as an orphan', async () => {
+    const { api } = await setupTenant();
+    const user = await createUser(api);
+    const op = await startOperation(api, { type: 'REGISTRATION', userId: user.id });
+    const past = new Date(Date.now() - 3600_000).toISOString();
+    await env.DB.prepare('UPDATE operations SET expires_at = ?2 WHERE id = ?1').bind(op.id, past).run();
+    await rewriteStoredOperation(op.id, (stored) => ({ ...stored, expiresAt: past }));
+    await evictDurableObject(shardOfOperation(op.id));
+    const report = await sweepAt(Date.now());
+    expect(report.orphans).toBe(0);
+    const after = await getOperation(api, op.id);
+    expect(after.status).toBe('EXPIRED');
   });
 });
 
