@@ -25,17 +25,21 @@ async function rewindToIntent(operationId: string, intent: NonNullable<Operation
   await evictDurableObject(shardOfOperation(operationId));
 }
 
+/** A user with a passkey and an AUTHENTICATION its device finished: the request, its answer, and what D1 and the audit hold. */
+async function completedAuthentication() {
+  const { api, userId, authenticator, deviceId } = await enrolled();
+  const op = await startOperation(api, { type: 'AUTHENTICATION', userId });
+  const { publicKey } = await sdkStart(op);
+  const body = { credential: await authenticator.assert(publicKey as never) };
+  const first = await sdkFetch(op, 'finish', body);
+  expect(first.status).toBe(200);
+  const answer: unknown = await first.json();
+  return { api, authenticator, deviceId, op, publicKey, body, answer, completed: await getOperation(api, op.id), auditBefore: await auditActions(op.id) };
+}
+
 describe('crash between the final D1 batch and the Durable Object save', () => {
   it('the batch committed: the device’s identical retry gets the same 200, the state is COMPLETED with its token, nothing counted twice', async () => {
-    const { api, userId, authenticator, deviceId } = await enrolled();
-    const op = await startOperation(api, { type: 'AUTHENTICATION', userId });
-    const { publicKey } = await sdkStart(op);
-    const body = { credential: await authenticator.assert(publicKey as never) };
-    const first = await sdkFetch(op, 'finish', body);
-    expect(first.status).toBe(200);
-    const answer = await first.json();
-    const completed = await getOperation(api, op.id);
-    const auditBefore = await auditActions(op.id);
+    const { api, authenticator, deviceId, op, publicKey, body, answer, completed, auditBefore } = await completedAuthentication();
     const eventsBefore = await countRows('events');
 
     // What the intent held at the crash: the final state and the digest of the request whose answer was lost.
@@ -64,15 +68,7 @@ describe('crash between the final D1 batch and the Durable Object save', () => {
   it('killed after the commit and the shard’s final save, before the answer left: the identical retry still gets the same 200', async () => {
     // What the crash suite (test/crash) found on disk after a SIGKILL ~10 ms into a finish: D1 COMPLETED, the shard's copy
     // COMPLETED without an intent, the event recorded but not handed over, and the device without its answer.
-    const { api, userId, authenticator, deviceId } = await enrolled();
-    const op = await startOperation(api, { type: 'AUTHENTICATION', userId });
-    const { publicKey } = await sdkStart(op);
-    const body = { credential: await authenticator.assert(publicKey as never) };
-    const first = await sdkFetch(op, 'finish', body);
-    expect(first.status).toBe(200);
-    const answer = await first.json();
-    const completed = await getOperation(api, op.id);
-    const auditBefore = await auditActions(op.id);
+    const { api, authenticator, deviceId, op, publicKey, body, answer, completed, auditBefore } = await completedAuthentication();
     await evictDurableObject(shardOfOperation(op.id));
 
     // The shard cannot tell an answer that left from one that died with the process: the same request gets the same answer.
