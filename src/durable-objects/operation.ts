@@ -1,18 +1,12 @@
 // OperationDO: a shard of live operations. Each operation (state machine, challenge, attempts, expiry) lives in exactly one shard, chosen by its id.
 import { DurableObject } from 'cloudflare:workers';
-import type { AuthenticationResponseJSON, RegistrationResponseJSON } from '@simplewebauthn/server';
 import type { Bindings } from '../env';
 import { isFinal, transition } from '../domain/operation-state';
 import type { OperationStatus } from '../domain/operation-state';
 import { nextFailedAttempts, TOO_MANY_FAILED_ATTEMPTS } from '../domain/policy';
 import { digestsEqual } from '../domain/secrets';
 import { fromB64url } from '../domain/encoding';
-import { newId } from '../domain/ids';
-import { verifyLinkedChallenge } from '../domain/linking';
-import type { VerificationFailure } from '../domain/webauthn';
-import { authenticationOptions, coseToJwk, registrationOptions, verifyAssertion, verifyRegistration } from '../domain/webauthn';
-import { publicDeviceJwk, verifyDeviceBinding } from '../domain/device-key';
-import { verifyApproval } from '../domain/native-envelope';
+import { authenticationOptions, registrationOptions } from '../domain/webauthn';
 import { signResultToken } from '../domain/result-token';
 import { requireKeySet } from '../services/keys';
 import type { OperationView } from '../schemas/operations';
@@ -23,8 +17,9 @@ import { outcomeFrom, readOperationOutcome, readOperationOutcomeStatement } from
 import { deliverRecorded, prepareEvent } from '../services/events';
 import type { EventType } from '../services/events';
 import { instrumentBindings } from '../bench-counters';
+import { verifyFinish } from '../domain/operation-verify';
 import type { Caller, DoResult, FinalState, FinishInput, FinishView, OperationSnapshot, RpScope, SdkStartView, Success } from '../domain/operation';
-import { boundOf, fail, finalFromHistory, finishAnswer, finishDigestOf, rpFor, success0, transportRefusal, withoutIntent } from '../domain/operation';
+import { fail, finalFromHistory, finishAnswer, finishDigestOf, rpFor, success0, transportRefusal, withoutIntent } from '../domain/operation';
 
 // Where routes and tests import them from today.
 export type { Caller, DoResult, FinishInput, OperationSnapshot, RpScope, SdkStartView } from '../domain/operation';
@@ -342,7 +337,7 @@ class Operation {
   }
 
   private async complete(op: OperationSnapshot, input: { caller: Caller; body: FinishInput; digest: string }): Promise<DoResult<FinishView>> {
-    const outcome = await this.verify(op, input);
+    const outcome = await verifyFinish(op, input);
     if (!outcome.ok) {
       const failed = await this.finalise(op, {
         status: 'FAILED', actor: outcome.deviceId ? `device:${outcome.deviceId}` : 'sdk', deviceId: outcome.deviceId, reason: outcome.reason, finishDigest: input.digest,
@@ -350,92 +345,6 @@ class Operation {
       return finishAnswer(failed);
     }
     return finishAnswer(await this.finalise(op, { status: 'COMPLETED', actor: `device:${outcome.deviceId}`, deviceId: outcome.deviceId, success: outcome, finishDigest: input.digest }));
-  }
-
-  private async verify(op: OperationSnapshot, input: { caller: Caller; body: FinishInput }): Promise<Verification> {
-    const body = input.body;
-    const deviceOfCredential = (id: unknown): string | undefined =>
-      typeof id === 'string' ? op.credentials.find((c) => c.credentialId === id)?.deviceId : undefined;
-    const claimedDevice = op.type === 'REGISTRATION' ? undefined : op.deviceId ?? body.native?.deviceId ?? deviceOfCredential((body.credential as { id?: unknown } | undefined)?.id);
-    const refuse = (reason: VerificationFailure): Verification => ({ ok: false, reason, deviceId: claimedDevice });
-
-    // Number matching: the user must pick the number the relying party showed (wrong pick = failed attempt).
-    if (op.numberMatch !== undefined && body.numberMatch !== op.numberMatch) return refuse('NUMBER_MATCH_WRONG');
-    // PSD2 RTS art. 5(1)(b): the challenge still binds exactly the amount, payee or document shown.
-    if ((op.type === 'AUTHORISATION' || op.type === 'SIGNATURE') && !(await verifyLinkedChallenge(fromB64url(op.challenge), boundOf(op)))) {
-      return refuse('MALFORMED');
-    }
-    if (body.native) return this.verifyNative(op, input.caller, body.native);
-    if (!body.credential || typeof body.credential !== 'object') return refuse('MALFORMED');
-
-    if (op.type === 'REGISTRATION') {
-      const verified = await verifyRegistration({
-        response: body.credential as RegistrationResponseJSON, challenge: op.challenge, rp: op.registrationRp ?? rpFor(op, op.rp.rpId), deviceBoundOnly: op.policy.deviceBoundOnly,
-      });
-      if (!verified.ok) return refuse(verified.reason);
-      // WebAuthn §7.1 step 22: a credential registered before is refused.
-      if (op.credentials.some((c) => c.credentialId === verified.value.credentialId)) return refuse('CREDENTIAL_ALREADY_REGISTERED');
-      let deviceKeyJwk: JsonWebKey | null = null;
-      if (body.deviceKey !== undefined || body.deviceSignature !== undefined) {
-        const bound = await verifyDeviceBinding({ jwk: body.deviceKey, jws: body.deviceSignature, operationId: op.id, challenge: op.challenge });
-        if (!bound.ok) return refuse('DEVICE_KEY_INVALID');
-        deviceKeyJwk = bound.jwk;
-      }
-      const credential = body.credential as RegistrationResponseJSON;
-      return {
-        ok: true, kind: 'registration', deviceId: newDeviceId(), credential: verified.value, deviceKeyJwk,
-        evidence: {
-          credentialId: verified.value.credentialId, publicKeyJwk: verified.value.publicKeyJwk,
-          attestationObject: credential.response.attestationObject, clientDataJSON: credential.response.clientDataJSON,
-        },
-      };
-    }
-
-    const caller = input.caller;
-    const allowed = caller.kind === 'device' ? op.credentials.filter((c) => c.deviceId === caller.deviceId) : op.credentials;
-    const response = body.credential as AuthenticationResponseJSON;
-    const presented = allowed.find((c) => c.credentialId === response.id);
-    const verified = await verifyAssertion({ response, challenge: op.challenge, rp: rpFor(op, presented?.rpId ?? null), allowed, userId: op.userId });
-    if (!verified.ok) return refuse(verified.reason);
-    return {
-      ok: true, kind: 'assertion', deviceId: verified.value.credential.deviceId, credentialId: verified.value.credential.credentialId,
-      newCounter: verified.value.newCounter, backedUp: verified.value.backedUp,
-      evidence: {
-        credentialId: verified.value.credential.credentialId,
-        publicKeyJwk: coseToJwk(fromB64url(verified.value.credential.publicKey)),
-        authenticatorData: response.response.authenticatorData,
-        clientDataJSON: response.response.clientDataJSON,
-        signature: response.response.signature,
-      },
-    };
-  }
-
-  /**
-   * A native device's answer (docs/native-protocol.md). The route opened the envelope and checked its
-   * signature against D1; this checks the approval again against what the operation itself holds.
-   */
-  private async verifyNative(op: OperationSnapshot, caller: Caller, native: NonNullable<FinishInput['native']>): Promise<Verification> {
-    if (op.type === 'REGISTRATION') {
-      const refuseRegistration = (reason: string): Verification => ({ ok: false, reason });
-      const jwk = publicDeviceJwk(native.deviceKeyJwk);
-      // The activation code (sdk token) authorises a registration, never another device's key.
-      if (caller.kind !== 'sdk' || !jwk) return refuseRegistration('DEVICE_KEY_INVALID');
-      // As WebAuthn §7.1 step 22 for credentials: a key already bound to an active device is not bound again.
-      if (op.devices.some((d) => d.deviceKeyJwk?.x === jwk.x && d.deviceKeyJwk?.y === jwk.y)) return refuseRegistration('CREDENTIAL_ALREADY_REGISTERED');
-      const checked = await verifyApproval({ jws: native.jws, jwk, operationId: op.id, challenge: op.challenge });
-      if (!checked.ok) return refuseRegistration(checked.reason);
-      return {
-        ok: true, kind: 'registration', deviceId: native.deviceId, credential: null, deviceKeyJwk: jwk, userVerification: checked.uv,
-        evidence: { deviceKeyJwk: jwk, jws: native.jws },
-      };
-    }
-    const refuseApproval = (reason: string): Verification => ({ ok: false, reason, deviceId: op.deviceId ?? native.deviceId });
-    // Only a NATIVE device this operation is for, with the key it bound at registration, answers it.
-    const device = op.devices.find((d) => d.id === native.deviceId);
-    if (caller.kind !== 'device' || caller.deviceId !== native.deviceId || device?.kind !== 'NATIVE' || !device.deviceKeyJwk) return refuseApproval('CREDENTIAL_NOT_ALLOWED');
-    const checked = await verifyApproval({ jws: native.jws, jwk: device.deviceKeyJwk, operationId: op.id, challenge: op.challenge });
-    if (!checked.ok) return refuseApproval(checked.reason);
-    return { ok: true, kind: 'native', deviceId: device.id, userVerification: checked.uv, evidence: { deviceKeyJwk: device.deviceKeyJwk, jws: native.jws } };
   }
 
   /**
@@ -635,12 +544,6 @@ class Operation {
     await deliverRecorded(this.env, prepared.map((p, i) => ({ prepared: p, result: results[statements.length + i] })));
     return final;
   }
-}
-
-type Verification = Success | { ok: false; reason: string; deviceId?: string };
-
-function newDeviceId(): string {
-  return newId('dev');
 }
 
 /**
