@@ -11,9 +11,14 @@ import { signResultToken } from '../domain/result-token';
 import { requireKeySet } from '../services/keys';
 import type { OperationView } from '../schemas/operations';
 import type { AuditEntry } from '../storage/audit';
-import { auditHeadFrom, auditHeadStatement, commitWithAudit } from '../storage/audit';
+import { commitWithAudit } from '../storage/audit';
 import { insertDeviceStatements } from '../storage/devices';
-import { outcomeFrom, readOperationOutcome, readOperationOutcomeStatement } from '../storage/operations';
+import { readOperationOutcome } from '../storage/operations';
+import {
+  completionGuardStatements, counterAdvancesGuardStatements, counterUnchangedGuardStatements, counterUpdateStatement, deviceUsedStatement,
+  failedAttemptsGuardStatements, failedAttemptsUpdateStatement, finalisePreReadFrom, finalisePreReadStatements, operationHistoryStatement,
+  registrationGuardStatements, stillLiveGuardStatements,
+} from '../storage/finalise';
 import { deliverRecorded, prepareEvent } from '../services/events';
 import type { EventType } from '../services/events';
 import { instrumentBindings } from '../bench-counters';
@@ -27,8 +32,6 @@ export { boundOf, finishDigestOf } from '../domain/operation';
 
 /** Final operations stay readable (with their result token) for a day, then the object forgets them. */
 const RETAIN_FINAL_MS = 24 * 3600 * 1000;
-/** SQL: 1 while the operation (its id bound at `param`) has no final state in D1, else 0; a factor of the finish batch's guards. */
-const stillLiveInD1 = (param: string): string => `SELECT COUNT(*) FROM operations WHERE id = ${param} AND status IN ('PENDING', 'IN_PROGRESS')`;
 
 /** What one operation needs from the Durable Object that hosts it: its stored state and its timer. */
 interface OperationHost {
@@ -364,16 +367,17 @@ class Operation {
     // the retry below reads the current values and decides on them (CANCELLED, FAILED, or a retry).
     const fast = change.status === 'COMPLETED' && change.success !== undefined && change.success.kind !== 'registration' && change.attempt === undefined;
     const pre = fast
-      ? []
-      : await db.batch([
-          auditHeadStatement(db, op.tenantId),
-          db.prepare('SELECT status FROM users WHERE id = ?1').bind(op.userId),
-          db.prepare('SELECT id, status, failed_attempts FROM devices WHERE id = ?1').bind(change.deviceId ?? ''),
-          db.prepare('SELECT counter FROM credentials WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, change.success?.kind === 'assertion' ? change.success.credentialId : ''),
-          readOperationOutcomeStatement(db, op.id),
-        ]);
+      ? null
+      : finalisePreReadFrom(
+          await db.batch(
+            finalisePreReadStatements(db, {
+              tenantId: op.tenantId, userId: op.userId, deviceId: change.deviceId ?? '', operationId: op.id,
+              credentialId: change.success?.kind === 'assertion' ? change.success.credentialId : '',
+            }),
+          ),
+        );
     // D1 already holds a final state (an earlier batch committed and this copy did not learn it): that state stands.
-    const recorded = fast ? null : outcomeFrom(pre[4]);
+    const recorded = fast ? null : pre!.recorded;
     if (recorded && isFinal(recorded.status)) {
       const adopted = finalFromHistory(op, recorded);
       await this.save(adopted);
@@ -381,10 +385,10 @@ class Operation {
       this.wakeWaiters();
       return adopted;
     }
-    const head = fast ? undefined : auditHeadFrom(pre[0]);
-    const userStatus = fast ? 'ACTIVE' : (pre[1]?.results[0] as { status?: string } | undefined)?.status;
-    const device = fast ? undefined : (pre[2]?.results[0] as { id: string; status: string; failed_attempts: number } | undefined);
-    const storedCounter = fast ? undefined : (pre[3]?.results[0] as { counter: number } | undefined)?.counter;
+    const head = fast ? undefined : pre!.head;
+    const userStatus = fast ? 'ACTIVE' : pre!.userStatus;
+    const device = fast ? undefined : pre!.device;
+    const storedCounter = fast ? undefined : pre!.storedCounter;
     let reason = change.reason;
 
     let status: OperationStatus = transition(op.status, change.status);
@@ -422,9 +426,7 @@ class Operation {
       if (success.kind === 'registration') {
         const kind = success.credential ? 'PASSKEY' : 'NATIVE';
         statements.push(
-          // Guard: a user locked while the ceremony ran gets no new device; and the operation is still live in D1.
-          db.prepare(`INSERT INTO guards (ok) SELECT (SELECT COUNT(*) FROM users WHERE id = ?1 AND status = 'ACTIVE') * (${stillLiveInD1('?2')})`).bind(op.userId, op.id),
-          db.prepare('DELETE FROM guards'),
+          ...registrationGuardStatements(db, { userId: op.userId, operationId: op.id }),
           ...insertDeviceStatements(
             db,
             {
@@ -440,27 +442,18 @@ class Operation {
         audit.push({ actor: change.actor, action: 'device.registered', targetType: 'device', targetId: success.deviceId, userId: op.userId, data: { kind, operationId: op.id } });
         events.push({ type: 'device.registered', data: { deviceId: success.deviceId, userId: op.userId, kind, operationId: op.id } });
       } else {
-        // Guard: the device and user are still ACTIVE when this batch commits, and the operation still live in D1.
         statements.push(
-          db
-            .prepare(`INSERT INTO guards (ok) SELECT (SELECT COUNT(*) FROM devices WHERE id = ?1 AND status = 'ACTIVE') * (SELECT COUNT(*) FROM users WHERE id = ?2 AND status = 'ACTIVE') * (${stillLiveInD1('?3')})`)
-            .bind(success.deviceId, op.userId, op.id),
-          db.prepare('DELETE FROM guards'),
-          db
-            .prepare('UPDATE devices SET failed_attempts = 0, last_used_at = ?2, updated_at = ?2, backed_up = ?3 WHERE id = ?1')
-            .bind(success.deviceId, at, success.kind === 'assertion' && success.backedUp ? 1 : 0),
+          ...completionGuardStatements(db, { deviceId: success.deviceId, userId: op.userId, operationId: op.id }),
+          deviceUsedStatement(db, { deviceId: success.deviceId, at, backedUp: success.kind === 'assertion' && success.backedUp }),
         );
         if (success.kind === 'assertion') {
+          const credential = { tenantId: op.tenantId, credentialId: success.credentialId };
           statements.push(
-            fast
-              ? // Guard: the stored counter is below the new one (or both are 0: an authenticator without a counter).
-                db
-                  .prepare('INSERT INTO guards (ok) SELECT COUNT(*) FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND (counter < ?3 OR (counter = 0 AND ?3 = 0))')
-                  .bind(op.tenantId, success.credentialId, success.newCounter)
-              : // Guard: the counter read above is still the stored one, so two overlapping operations cannot both move it (retried below).
-                db.prepare('INSERT INTO guards (ok) SELECT COUNT(*) FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND counter = ?3').bind(op.tenantId, success.credentialId, storedCounter ?? 0),
-            db.prepare('DELETE FROM guards'),
-            db.prepare('UPDATE credentials SET counter = ?3 WHERE tenant_id = ?1 AND id = ?2').bind(op.tenantId, success.credentialId, success.newCounter),
+            // First try: the counter moves forward; a retry: the counter read above still stands (retried below if not).
+            ...(fast
+              ? counterAdvancesGuardStatements(db, { ...credential, newCounter: success.newCounter })
+              : counterUnchangedGuardStatements(db, { ...credential, counter: storedCounter ?? 0 })),
+            counterUpdateStatement(db, { ...credential, newCounter: success.newCounter }),
           );
         }
       }
@@ -470,12 +463,9 @@ class Operation {
       // PSD2 RTS art. 4(3)(b): count consecutive failures and lock at the tenant's maximum.
       const next = nextFailedAttempts({ failedAttempts: device.failed_attempts, maxFailedAttempts: op.policy.maxFailedAttempts });
       statements.push(
-        // Guard: the count read above is still current, so concurrent failures cannot overwrite each other (retried below).
-        db.prepare(`INSERT INTO guards (ok) SELECT COUNT(*) FROM devices WHERE id = ?1 AND status = 'ACTIVE' AND failed_attempts = ?2`).bind(device.id, device.failed_attempts),
-        db.prepare('DELETE FROM guards'),
-        db
-          .prepare(`UPDATE devices SET failed_attempts = ?2, status = CASE WHEN ?3 = 1 THEN 'LOCKED' ELSE status END, lock_reason = CASE WHEN ?3 = 1 THEN ?4 ELSE lock_reason END, updated_at = ?5 WHERE id = ?1`)
-          .bind(device.id, next.failedAttempts, next.lock ? 1 : 0, TOO_MANY_FAILED_ATTEMPTS, at),
+        // The count read above must still be current (retried below if not).
+        ...failedAttemptsGuardStatements(db, { deviceId: device.id, failedAttempts: device.failed_attempts }),
+        failedAttemptsUpdateStatement(db, { deviceId: device.id, failedAttempts: next.failedAttempts, lock: next.lock, lockReason: TOO_MANY_FAILED_ATTEMPTS, at }),
       );
       if (next.lock) {
         audit.push({ actor: 'system', action: 'device.locked', targetType: 'device', targetId: device.id, userId: op.userId, data: { reason: TOO_MANY_FAILED_ATTEMPTS, failedAttempts: next.failedAttempts } });
@@ -486,14 +476,8 @@ class Operation {
     const historyDevice = completedDevice ?? change.deviceId ?? op.deviceId ?? null;
     // Guard: a final state never changes; only one batch ever moves the history row out of PENDING. A completion
     // folds this check into its own guard above (two statements fewer on the hot path).
-    if (status !== 'COMPLETED') {
-      statements.push(db.prepare(`INSERT INTO guards (ok) SELECT (${stillLiveInD1('?1')})`).bind(op.id), db.prepare('DELETE FROM guards'));
-    }
-    statements.push(
-      db
-        .prepare('UPDATE operations SET status = ?2, completed_at = ?3, failure_code = ?4, device_id = ?5 WHERE id = ?1')
-        .bind(op.id, status, at, failureCode ?? null, historyDevice),
-    );
+    if (status !== 'COMPLETED') statements.push(...stillLiveGuardStatements(db, op.id));
+    statements.push(operationHistoryStatement(db, { operationId: op.id, status, at, failureCode: failureCode ?? null, deviceId: historyDevice }));
     audit.push({
       actor: change.actor, action: `operation.${status.toLowerCase()}`, targetType: 'operation', targetId: op.id, userId: op.userId,
       data: { type: op.type, ...(historyDevice ? { deviceId: historyDevice } : {}), ...(reason ? { reason } : {}) },
