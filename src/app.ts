@@ -20,14 +20,12 @@ import { wellKnown } from './routes/well-known';
 import { docsPage, OPENAPI_INFO, OPENAPI_TAGS } from './routes/docs';
 import { registerWellKnownDocs } from './routes/well-known-docs';
 import { demoRouter } from './routes/demo';
-import { bench, benchCounting } from './bench-counters';
 import { allowOriginForBundle, sdkCors } from './middleware/origin';
 import { resolvePublicOrigin } from './domain/public-origin';
 import { MIGRATE_COMMAND_LOCAL } from './storage/schema';
 
 export const app = createRouter();
 
-app.use('*', benchCounting);
 app.use('*', traceId);
 // CSP, nosniff, frame and referrer policy on everything the worker answers; the assets layer has public/_headers.
 app.use('*', securityHeaders);
@@ -61,8 +59,6 @@ app.get('/sdk/custos.js', async (c) => {
 app.route('/', wellKnown);
 // Demo relying party at / and /demo/*: answers 404 unless DEMO=true (local development only).
 app.route('/', demoRouter(app));
-// Benchmark counters and tools: a 404 unless BENCH_COUNTERS=true.
-app.route('/__bench', bench);
 
 app.openAPIRegistry.registerComponent('securitySchemes', 'oauth2', {
   type: 'oauth2',

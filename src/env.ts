@@ -27,8 +27,6 @@ export interface Bindings {
   DEMO?: string;
   /** Outbox sweep period and grace in seconds (2–300, default 30). */
   OUTBOX_SWEEP_SECONDS?: string;
-  /** "true" turns on the benchmark's storage round-trip counters. */
-  BENCH_COUNTERS?: string;
 }
 
 export interface AuthContext {

@@ -67,7 +67,8 @@ export function buildFrozenWorker(root, buildDir) {
   delete raw.build; // the bench bundles its own snapshot: wrangler's custom build step is not for it
   for (const db of raw.d1_databases ?? []) db.migrations_dir = join(root, db.migrations_dir ?? 'migrations');
   const buildConfig = join(buildDir, 'build.json');
-  writeFileSync(buildConfig, JSON.stringify({ ...raw, main: join(root, raw.main) }, null, 2));
+  // The bench's own entry (bench/worker/index.ts): the production worker plus counters, which src/ does not carry.
+  writeFileSync(buildConfig, JSON.stringify({ ...raw, main: join(root, 'bench/worker/index.ts') }, null, 2));
   wrangler(root, ['deploy', '--dry-run', '--outdir', join(buildDir, 'dist'), '-c', buildConfig], 'bundling the worker');
   const config = join(buildDir, 'wrangler.json');
   writeFileSync(config, JSON.stringify({ ...raw, main: join(buildDir, 'dist/index.js'), no_bundle: true }, null, 2));

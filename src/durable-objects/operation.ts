@@ -3,7 +3,6 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Bindings } from '../env';
 import type { OperationStatus } from '../domain/operation-state';
 import type { OperationView } from '../schemas/operations';
-import { instrumentBindings } from '../bench-counters';
 import type { Caller, DoResult, FinalState, FinishInput, FinishView, OperationSnapshot, RpScope, SdkStartView } from '../domain/operation';
 import { withoutIntent } from '../domain/operation';
 import { Operation } from './operation-machine';
@@ -76,8 +75,8 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
   private alarmAt: number | null = null;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
-    // The benchmark counts this object's own D1 round trips too (a no-op unless BENCH_COUNTERS=true).
-    super(ctx, instrumentBindings(env, 'do'));
+    // bench/worker subclasses this with counting bindings; production passes its own straight through.
+    super(ctx, env);
     ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS ops (id TEXT PRIMARY KEY, state TEXT NOT NULL, due_at INTEGER NOT NULL)');
     ctx.storage.sql.exec('CREATE INDEX IF NOT EXISTS ops_due ON ops (due_at)');
     // The intent column came later: shards created before it get it on their next start.

@@ -1,22 +1,24 @@
-// The benchmark's counters and tools: invisible unless BENCH_COUNTERS=true, and counting the round trips they claim to.
+// The benchmark's counters and tools (bench/worker): absent from the production worker, and counting the round trips they claim to.
 import { createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { app } from '../../src/app';
-import { instrumentBindings, readCounters, resetCounters } from '../../src/bench-counters';
+import benchWorker from '../../bench/worker/index';
+import { instrumentBindings, readCounters, resetCounters } from '../../bench/worker/counters';
 import { newId } from '../../src/domain/ids';
 import { ADMIN_TOKEN, adminFetch, countRows, createTenant, expectProblem, setupTenant, workerFetch } from '../helpers/api';
 import { createUser, registerPasskey } from '../helpers/ceremony';
 
 const benchEnv = { ...env, BENCH_COUNTERS: 'true' };
 
-async function fetchWith(bindings: typeof env, path: string, init: RequestInit = {}): Promise<Response> {
+/** A request to the bench's worker (bench/worker/index.ts) with these bindings. */
+async function fetchWith(bindings: typeof env & { BENCH_COUNTERS?: string }, path: string, init: RequestInit = {}): Promise<Response> {
   const ctx = createExecutionContext();
-  const res = await app.fetch(new Request(`https://custos.test${path}`, init), bindings, ctx);
+  const res = await benchWorker.fetch(new Request(`https://custos.test${path}`, init), bindings, ctx);
   await waitOnExecutionContext(ctx);
   return res;
 }
 
-describe('/__bench without BENCH_COUNTERS', () => {
+describe('the production worker has no bench tools', () => {
   it('answers 404 NOT_FOUND for the counters, as for any unknown route (bench tools are off in production)', async () => {
     await expectProblem(await workerFetch('/__bench/counters'), 404, 'NOT_FOUND');
     await expectProblem(await workerFetch('/__bench/counters/reset', { method: 'POST' }), 404, 'NOT_FOUND');
@@ -31,7 +33,10 @@ describe('/__bench without BENCH_COUNTERS', () => {
     expect(await countRows('users')).toBe(before);
   });
 
-  it('leaves the bindings untouched (no wrapper on the hot path)', () => {
+  it('the production app answers /__bench like any unknown route, and the bench worker too unless BENCH_COUNTERS=true', async () => {
+    const ctx = createExecutionContext();
+    await expectProblem(await app.fetch(new Request('https://custos.test/__bench/counters'), { ...env, BENCH_COUNTERS: 'true' } as typeof env, ctx), 404, 'NOT_FOUND');
+    await expectProblem(await fetchWith(env, '/__bench/counters'), 404, 'NOT_FOUND');
     expect(instrumentBindings(env, 'worker')).toBe(env);
   });
 });
@@ -50,7 +55,7 @@ describe('/__bench with BENCH_COUNTERS=true', () => {
     resetCounters();
     const db = instrumentBindings(benchEnv, 'do').DB;
     const results = await db.batch([db.prepare('SELECT ?1 AS a').bind(7), db.prepare('SELECT 2 AS b')]);
-    expect(results.map((r) => r.results[0])).toEqual([{ a: 7 }, { b: 2 }]);
+    expect(results.map((r: D1Result) => r.results[0])).toEqual([{ a: 7 }, { b: 2 }]);
     expect(await db.prepare('SELECT ?1 AS c').bind(3).first('c')).toBe(3);
     expect(readCounters().do).toEqual({ d1RoundTrips: 2, d1Statements: 3, d1Batches: 1, doCalls: 0 });
   });

@@ -1,10 +1,13 @@
-// Benchmark instrumentation (BENCH_COUNTERS=true only): counts D1 and Durable Object round trips, and the /__bench routes.
+// Benchmark instrumentation (bench/worker only, BENCH_COUNTERS=true): counts D1 and Durable Object round trips, and the /__bench routes.
 import { Hono } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import type { AppEnv, Bindings } from './env';
-import { ApiError } from './errors';
-import { requireAdmin } from './middleware/auth';
-import { isId, newId } from './domain/ids';
+import type { AppEnv, Bindings as ProductionBindings } from '../../src/env';
+import { ApiError } from '../../src/errors';
+import { requireAdmin } from '../../src/middleware/auth';
+import { isId, newId } from '../../src/domain/ids';
+
+/** The production bindings plus the bench's own switch (never set on a deployed worker, which does not load this file). */
+export type Bindings = ProductionBindings & { BENCH_COUNTERS?: string };
 
 /** Where a round trip was made from: a Worker request, or an OperationDO on its own behalf. */
 export type CounterSource = 'worker' | 'do';
@@ -137,7 +140,7 @@ export function instrumentBindings<E extends Bindings>(env: E, source: CounterSo
 }
 
 /** Swaps in the counting bindings for this request (a string comparison when the flag is off). */
-export const benchCounting = createMiddleware<AppEnv>(async (c, next) => {
+export const benchCounting = createMiddleware<{ Bindings: Bindings; Variables: AppEnv['Variables'] }>(async (c, next) => {
   if (benchCountersEnabled(c.env)) c.env = instrumentBindings(c.env, 'worker');
   await next();
 });
@@ -147,7 +150,7 @@ const SEED_CHUNK = 1000;
 const SEED_PUBLIC_KEY = 'c2VlZGVk';
 
 /** Only with BENCH_COUNTERS=true; otherwise every path here is a 404 like any unknown route. */
-export const bench = new Hono<AppEnv>();
+export const bench = new Hono<{ Bindings: Bindings; Variables: AppEnv['Variables'] }>();
 
 bench.use('*', async (c, next) => {
   if (!benchCountersEnabled(c.env)) {
