@@ -11,6 +11,8 @@ export interface Bindings {
   MAINTENANCE: DurableObjectNamespace<import('./durable-objects/maintenance').MaintenanceDO>;
   /** One AuthThrottleDO per throttled key: recent failed client or operator authentications. */
   AUTH_THROTTLE: DurableObjectNamespace<import('./durable-objects/auth-throttle').AuthThrottleDO>;
+  /** One AccessTokensDO per API client: its live access tokens (hashed) and whether it is revoked. */
+  ACCESS_TOKENS: DurableObjectNamespace<import('./durable-objects/access-tokens').AccessTokensDO>;
   ASSETS?: Fetcher;
   ADMIN_TOKEN?: string;
   /** The service's public origin: every URL and identifier it hands out. Required outside local development. */

@@ -7,6 +7,7 @@ export { OperationDO } from './durable-objects/operation';
 export { WebhookDeliveryDO } from './durable-objects/webhook-delivery';
 export { AuthThrottleDO } from './durable-objects/auth-throttle';
 export { MaintenanceDO } from './durable-objects/maintenance';
+export { AccessTokensDO } from './durable-objects/access-tokens';
 
 export default {
   fetch: app.fetch,

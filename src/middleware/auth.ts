@@ -3,7 +3,7 @@ import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../env';
 import { ApiError } from '../errors';
 import { secretsEqual } from '../domain/secrets';
-import { findAccessToken } from '../storage/clients';
+import { findAccessToken } from '../services/access-tokens';
 import { countFailure, sourceKey, throttleVerdict } from '../services/auth-throttle';
 
 function throttled(retryAfterSeconds: number): ApiError {
@@ -50,7 +50,7 @@ export function requireScope(scope: Scope) {
   return createMiddleware<AppEnv>(async (c, next) => {
     const token = bearer(c.req.header('authorization'));
     if (!token) throw new ApiError('UNAUTHENTICATED', 'Send an access token from POST /oauth/token.');
-    const found = await findAccessToken(c.env.DB, token, Math.floor(Date.now() / 1000));
+    const found = await findAccessToken(c.env, token);
     if (!found) throw new ApiError('UNAUTHENTICATED', 'The access token is not valid.');
     if (!found.scopes.has(scope)) {
       throw new ApiError('INSUFFICIENT_SCOPE', `This call needs the '${scope}' scope.`, { requiredScope: scope });

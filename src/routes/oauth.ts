@@ -3,8 +3,8 @@ import { Hono } from 'hono';
 import { z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../env';
-import { newSecret } from '../domain/secrets';
-import { authenticateClient, storeAccessToken } from '../storage/clients';
+import { authenticateClient } from '../storage/clients';
+import { issueAccessToken } from '../services/access-tokens';
 import { isId } from '../domain/ids';
 import { THROTTLE_RULES } from '../domain/throttle';
 import { countFailures, sourceKey, throttleVerdict } from '../services/auth-throttle';
@@ -94,9 +94,10 @@ oauth.post('/token', async (c) => {
     }
     scopes = [...new Set(asked)];
   }
-  const token = newSecret('cat');
   const expiresAt = Math.floor(Date.now() / 1000) + TOKEN_TTL_SECONDS;
-  await storeAccessToken(c.env.DB, token, { clientId: client.clientId, tenantId: client.tenantId, scopes, expiresAt });
+  const token = await issueAccessToken(c.env, { clientId: client.clientId, tenantId: client.tenantId, scopes, expiresAt });
+  // Revoked between the secret check and the issue: the revocation wins.
+  if (!token) return refuse(client.clientId, 'Client authentication failed.');
   c.header('cache-control', 'no-store');
   return c.json({ access_token: token, token_type: 'Bearer', expires_in: TOKEN_TTL_SECONDS, scope: scopes.join(' ') });
 });

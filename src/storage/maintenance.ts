@@ -46,7 +46,7 @@ export async function strandedLiveOperations(db: D1Database, limit: number): Pro
 export interface RetentionCutoffs {
   /** Epoch seconds: idempotency records created before are gone (they are ignored after 24 h anyway). */
   idempotencyBefore: number;
-  /** Epoch seconds: access tokens and device-proof jtis that expired before. */
+  /** Epoch seconds: device-proof jtis that expired before (access tokens expire in their own objects). */
   expiredBefore: number;
   /** ISO time: webhook events and their delivery attempts recorded before. */
   deliveriesBefore: string;
@@ -56,7 +56,6 @@ export interface RetentionCutoffs {
 export async function purgeExpired(db: D1Database, cutoffs: RetentionCutoffs, batch: number): Promise<Record<string, number>> {
   const results = await db.batch([
     db.prepare('DELETE FROM idempotency_keys WHERE (client_id, key) IN (SELECT client_id, key FROM idempotency_keys WHERE created_at < ?1 LIMIT ?2)').bind(cutoffs.idempotencyBefore, batch),
-    db.prepare('DELETE FROM access_tokens WHERE token_hash IN (SELECT token_hash FROM access_tokens WHERE expires_at < ?1 LIMIT ?2)').bind(cutoffs.expiredBefore, batch),
     db.prepare('DELETE FROM device_proof_jtis WHERE jti IN (SELECT jti FROM device_proof_jtis WHERE expires_at < ?1 LIMIT ?2)').bind(cutoffs.expiredBefore, batch),
     db.prepare('DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries WHERE at < ?1 LIMIT ?2)').bind(cutoffs.deliveriesBefore, batch),
     // An event goes only once none of its attempts is left, so a delivery log never loses its event.
@@ -64,8 +63,8 @@ export async function purgeExpired(db: D1Database, cutoffs: RetentionCutoffs, ba
       .prepare('DELETE FROM events WHERE id IN (SELECT e.id FROM events AS e WHERE e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = e.id) LIMIT ?2)')
       .bind(cutoffs.deliveriesBefore, batch),
   ]);
-  const [idempotency, accessTokens, proofJtis, deliveries, events] = results.map((r) => r.meta.changes ?? 0);
-  return { idempotency: idempotency!, accessTokens: accessTokens!, proofJtis: proofJtis!, deliveries: deliveries!, events: events! };
+  const [idempotency, proofJtis, deliveries, events] = results.map((r) => r.meta.changes ?? 0);
+  return { idempotency: idempotency!, proofJtis: proofJtis!, deliveries: deliveries!, events: events! };
 }
 
 export interface StaleLiveOperation {

@@ -1,6 +1,7 @@
 // POST /oauth/token: client credentials (RFC 6749 §4.4), scope narrowing, §5.2 error shape; and how /v1 treats the tokens.
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { setTokenExpiry, storedTokens } from '../helpers/access-tokens';
 import { adminFetch, apiWith, basicAuth, countRows, createClient, createTenant, expectProblem, getToken, setupTenant, sha256Hex, workerFetch } from '../helpers/api';
 
 function tokenRequest(form: Record<string, string>, headers: Record<string, string> = {}): Promise<Response> {
@@ -35,9 +36,11 @@ describe('POST /oauth/token', () => {
     expect(body.token_type).toBe('Bearer');
     expect(body.expires_in).toBeGreaterThan(0);
     expect(body.scope.split(' ').sort()).toEqual(['audit', 'devices', 'operations', 'users']);
-    // Stored only as its SHA-256 hash.
-    expect(await countRows('access_tokens', 'token_hash = ?1 AND client_id = ?2', await sha256Hex(body.access_token), client.clientId)).toBe(1);
-    expect(await countRows('access_tokens', 'token_hash = ?1', body.access_token)).toBe(0);
+    // Stored only as its SHA-256 hash, in the client's own object; it names the client after its secret part.
+    expect(body.access_token).toMatch(new RegExp(`^cat_[A-Za-z0-9_-]{43}\\.${client.clientId}$`));
+    const stored = await storedTokens(client.clientId);
+    expect(stored.map((t) => t.token_hash)).toEqual([await sha256Hex(body.access_token)]);
+    expect(JSON.stringify(stored)).not.toContain(body.access_token.split('.')[0]);
     expect((await apiWith(body.access_token)('/v1/users')).status).toBe(200);
   });
 
@@ -73,11 +76,11 @@ describe('POST /oauth/token', () => {
   it('RFC 6749 §5.2: a scope beyond the client → 400 invalid_scope, no token issued', async () => {
     const tenant = await createTenant();
     const client = await createClient(tenant.id, { scopes: ['users'] });
-    const before = await countRows('access_tokens', 'client_id = ?1', client.clientId);
+    const before = (await storedTokens(client.clientId)).length;
     await expectOAuthError(await tokenRequest({ grant_type: 'client_credentials', scope: 'users audit' }, { authorization: basicAuth(client) }), 400, 'invalid_scope');
     await expectOAuthError(await tokenRequest({ grant_type: 'client_credentials', scope: 'admin' }, { authorization: basicAuth(client) }), 400, 'invalid_scope');
     await expectOAuthError(await tokenRequest({ grant_type: 'client_credentials', scope: '' }, { authorization: basicAuth(client) }), 400, 'invalid_scope');
-    expect(await countRows('access_tokens', 'client_id = ?1', client.clientId)).toBe(before);
+    expect(await storedTokens(client.clientId)).toHaveLength(before);
   });
 
   it('RFC 6749 §5.2: another grant type → 400 unsupported_grant_type', async () => {
@@ -85,7 +88,7 @@ describe('POST /oauth/token', () => {
     const client = await createClient(tenant.id);
     await expectOAuthError(await tokenRequest({ grant_type: 'password', username: 'a', password: 'b' }, { authorization: basicAuth(client) }), 400, 'unsupported_grant_type');
     await expectOAuthError(await tokenRequest({}, { authorization: basicAuth(client) }), 400, 'unsupported_grant_type');
-    expect(await countRows('access_tokens', 'client_id = ?1', client.clientId)).toBe(0);
+    expect(await storedTokens(client.clientId)).toHaveLength(0);
   });
 
   it('RFC 6749 §5.2: a wrong secret, an unknown client or no credentials → 401 invalid_client with a Basic challenge', async () => {
@@ -104,7 +107,7 @@ describe('POST /oauth/token', () => {
     await expectOAuthError(await tokenRequest({ grant_type: 'client_credentials', client_id: client.clientId, client_secret: 'cs_wrong' }), 401, 'invalid_client');
     await expectOAuthError(await tokenRequest({ grant_type: 'client_credentials' }), 401, 'invalid_client');
     await expectOAuthError(await tokenRequest({ grant_type: 'client_credentials' }, { authorization: 'Basic !!!' }), 401, 'invalid_client');
-    expect(await countRows('access_tokens', 'client_id = ?1', client.clientId)).toBe(0);
+    expect(await storedTokens(client.clientId)).toHaveLength(0);
   });
 
   it('RFC 6749 §2.3: Basic and client_secret_post together → 400 invalid_request', async () => {
@@ -151,11 +154,9 @@ describe('bearer tokens on /v1', () => {
   });
 
   it('API.md §1: an expired token → 401 UNAUTHENTICATED, nothing written', async () => {
-    const { tenant, token, api } = await setupTenant();
+    const { tenant, client, token, api } = await setupTenant();
     expect((await api('/v1/users')).status).toBe(200);
-    await env.DB.prepare('UPDATE access_tokens SET expires_at = ?2 WHERE token_hash = ?1')
-      .bind(await sha256Hex(token), Math.floor(Date.now() / 1000) - 1)
-      .run();
+    await setTokenExpiry(client.clientId, await sha256Hex(token), Math.floor(Date.now() / 1000) - 1);
     await expectProblem(await api('/v1/users'), 401, 'UNAUTHENTICATED');
     await expectProblem(await api('/v1/users', { method: 'POST', json: {} }), 401, 'UNAUTHENTICATED');
     expect(await countRows('users', 'tenant_id = ?1', tenant.id)).toBe(0);
@@ -168,7 +169,22 @@ describe('bearer tokens on /v1', () => {
     expect((await adminFetch(`/admin/v1/tenants/${tenant.id}/clients/${client.clientId}`, { method: 'DELETE' })).status).toBe(204);
     await expectProblem(await api('/v1/users'), 401, 'UNAUTHENTICATED');
     await expectProblem(await apiWith(other)('/v1/users', { method: 'POST', json: {} }), 401, 'UNAUTHENTICATED');
-    expect(await countRows('access_tokens', 'client_id = ?1', client.clientId)).toBe(0);
+    expect(await storedTokens(client.clientId)).toHaveLength(0);
+    expect(await countRows('users', 'tenant_id = ?1', tenant.id)).toBe(0);
+  });
+
+  it('a token moved onto another client, stripped of its client, or of a revoked client fails; nothing is written', async () => {
+    const { tenant, token, api } = await setupTenant();
+    const other = await createClient(tenant.id);
+    const secretPart = token.slice(0, token.lastIndexOf('.'));
+    await expectProblem(await apiWith(`${secretPart}.${other.clientId}`)('/v1/users'), 401, 'UNAUTHENTICATED');
+    await expectProblem(await apiWith(secretPart)('/v1/users'), 401, 'UNAUTHENTICATED');
+    await expectProblem(await apiWith(`${secretPart}.cli_nonsense`)('/v1/users', { method: 'POST', json: {} }), 401, 'UNAUTHENTICATED');
+    expect((await api('/v1/users')).status).toBe(200);
+    // Revoked: no new token either, even with the right secret.
+    expect((await adminFetch(`/admin/v1/tenants/${tenant.id}/clients/${other.clientId}`, { method: 'DELETE' })).status).toBe(204);
+    await expectOAuthError(await tokenRequest({ grant_type: 'client_credentials' }, { authorization: basicAuth(other) }), 401, 'invalid_client');
+    expect(await storedTokens(other.clientId)).toHaveLength(0);
     expect(await countRows('users', 'tenant_id = ?1', tenant.id)).toBe(0);
   });
 

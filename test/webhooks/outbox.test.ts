@@ -126,7 +126,7 @@ describe('orphaned history rows (a crash between the start\'s commit and the sha
 });
 
 describe('retention', () => {
-  it('purges expired idempotency records, tokens, proof jtis and old deliveries in bounded batches; keeps fresh ones and the audit chain', async () => {
+  it('purges expired idempotency records, proof jtis and old deliveries in bounded batches; keeps fresh ones and the audit chain', async () => {
     const { tenant, api, client } = await setupTenant();
     const now = Date.now();
     const nowS = Math.floor(now / 1000);
@@ -134,18 +134,15 @@ describe('retention', () => {
     await env.DB.batch([
       env.DB.prepare("INSERT INTO idempotency_keys (client_id, key, request_hash, state, created_at) VALUES (?1, 'old', 'h', 'DONE', ?2)").bind(client.clientId, nowS - 25 * 3600),
       env.DB.prepare("INSERT INTO idempotency_keys (client_id, key, request_hash, state, created_at) VALUES (?1, 'new', 'h', 'DONE', ?2)").bind(client.clientId, nowS),
-      env.DB.prepare("INSERT INTO access_tokens (token_hash, client_id, tenant_id, scopes, expires_at) VALUES ('expired-token', ?1, ?2, 'users', ?3)").bind(client.clientId, tenant.id, nowS - 10),
       env.DB.prepare("INSERT INTO device_proof_jtis (jti, device_id, expires_at) VALUES ('old-jti', 'dev_x', ?1)").bind(nowS - 10),
       env.DB.prepare("INSERT INTO events (id, tenant_id, type, payload, created_at) VALUES ('evt_old', ?1, 'user.locked', '{}', ?2)").bind(tenant.id, old),
       env.DB.prepare("INSERT INTO webhook_deliveries (id, event_id, tenant_id, event_type, webhook_id, attempt, at, outcome) VALUES ('whd_old', 'evt_old', ?1, 'user.locked', 'evt_old', 1, ?2, 'SUCCEEDED')").bind(tenant.id, old),
     ]);
-    const before = await countRows('access_tokens', 'tenant_id = ?1', tenant.id);
     await runInDurableObject(maintenanceStub(env), async (_i, state) => state.storage.delete('retentionAt'));
     const report = await sweepAt(now);
-    expect(report.purged).toMatchObject({ idempotency: 1, accessTokens: 1, proofJtis: 1, deliveries: 1, events: 1 });
+    expect(report.purged).toMatchObject({ idempotency: 1, proofJtis: 1, deliveries: 1, events: 1 });
     expect(await countRows('idempotency_keys', "key = 'new'")).toBe(1);
     expect(await countRows('idempotency_keys', "key = 'old'")).toBe(0);
-    expect(await countRows('access_tokens', 'tenant_id = ?1', tenant.id)).toBe(before - 1);
     expect(await countRows('events', "id = 'evt_old'")).toBe(0);
     // The live token still works, and the audit chain is intact (audit events are never purged).
     expect((await api('/v1/users')).status).toBe(200);

@@ -11,6 +11,7 @@ import { ClientSchema, ClientWithSecretSchema, CreateClientSchema, CreateTenantS
 import type { Tenant } from '../../storage/tenants';
 import { getTenant, insertTenantStatement, listTenants, replaceWebOriginsStatements, updateTenantStatement, webOriginsOf } from '../../storage/tenants';
 import type { ApiClient } from '../../storage/clients';
+import { revokeAccessTokens } from '../../services/access-tokens';
 import { getClient, insertClientStatement, listClients, revokeClientStatements } from '../../storage/clients';
 import { commitWithAudit } from '../../storage/audit';
 import { getWebhookView } from '../../services/tenant-webhook';
@@ -168,7 +169,7 @@ tenants.openapi(
 tenants.openapi(
   createRoute({
     method: 'delete', path: '/{tenantId}/clients/{clientId}', tags: ['Operators'], operationId: 'revokeApiClient', summary: 'Revoke an API client (its tokens stop working at once)',
-    description: 'The client can no longer get tokens, and the access tokens it holds are deleted, so they fail on their next use.',
+    description: 'The client can no longer get tokens, and the access tokens it holds stop working at once (the object that checks them forgets them first).',
     security: [{ adminToken: [] }],
     request: { params: tenantPath.extend({ clientId: IdParam('clientId', 'cli_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') }) },
     responses: { 204: { description: 'Revoked' }, ...operatorReadErrors, ...notFound('TENANT_NOT_FOUND, CLIENT_NOT_FOUND') },
@@ -179,6 +180,8 @@ tenants.openapi(
     const client = isId(clientId, 'cli') ? await getClient(c.env.DB, tenant.id, clientId) : null;
     if (!client) throw new ApiError('CLIENT_NOT_FOUND', `No client ${clientId} in this tenant.`);
     const at = new Date().toISOString();
+    // The tokens die first (the object that checks them), then D1 records it; a failed commit is repaired by retrying.
+    await revokeAccessTokens(c.env, client.clientId, at);
     await commitWithAudit(c.env.DB, tenant.id, revokeClientStatements(c.env.DB, client.clientId, at), [
       { actor: 'admin', action: 'client.revoked', targetType: 'client', targetId: client.clientId },
     ], at);
