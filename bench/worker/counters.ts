@@ -134,7 +134,11 @@ export function instrumentBindings<E extends Bindings>(env: E, source: CounterSo
   if (!benchCountersEnabled(env)) return env;
   const known = wrappedEnvs[source].get(env);
   if (known) return known as E;
-  const wrapped = { ...env, DB: countDatabase(env.DB, source), OPERATIONS: countNamespace(env.OPERATIONS, source) };
+  const wrapped = {
+    ...env, DB: countDatabase(env.DB, source), OPERATIONS: countNamespace(env.OPERATIONS, source),
+    // The access-token check of every relying-party call is a Durable Object call too.
+    ACCESS_TOKENS: countNamespace(env.ACCESS_TOKENS as unknown as Bindings['OPERATIONS'], source) as unknown as Bindings['ACCESS_TOKENS'],
+  };
   wrappedEnvs[source].set(env, wrapped);
   return wrapped;
 }

@@ -19,6 +19,7 @@ import {
   registrationGuardStatements, stillLiveGuardStatements,
 } from '../storage/finalise';
 import { deliverRecorded, prepareEvent } from '../services/events';
+import { failedPrecondition } from '../storage/precondition';
 import type { EventType } from '../services/events';
 import { verifyFinish } from '../domain/operation-verify';
 import type { Caller, DoResult, FinalState, FinishInput, FinishView, OperationSnapshot, RpScope, SdkStartView, Success } from '../domain/operation';
@@ -76,7 +77,7 @@ export class Operation {
 
   /**
    * The final batch of `op.intent` either committed or not; D1's history row tells which (the batch moves it out of
-   * PENDING, and a guard lets only one batch ever do so). Committed: the intent becomes the state (its events were
+   * PENDING, and a precondition lets only one batch ever do so). Committed: the intent becomes the state (its events were
    * recorded by the same batch; the outbox sweeper delivers any that were not handed over). Not committed: the
    * operation is as it was, and the device may finish it again.
    */
@@ -347,7 +348,7 @@ export class Operation {
   /**
    * Moves the operation to a final state and records it in D1 (history, device, credential, audit)
    * in one batch. A completion whose user or device stopped being ACTIVE meanwhile is refused by
-   * the batch's guard and becomes CANCELLED instead.
+   * the batch's precondition and becomes CANCELLED instead.
    */
   private async finalise(
     op: OperationSnapshot,
@@ -357,7 +358,7 @@ export class Operation {
     const now = new Date();
     const at = now.toISOString();
     // Fast path (a verified assertion or native approval, first try): no read before the batch. Its
-    // guards check that user and device are ACTIVE and that the counter moves forward; if one fires,
+    // preconditions check that user and device are ACTIVE and that the counter moves forward; if one fires,
     // the retry below reads the current values and decides on them (CANCELLED, FAILED, or a retry).
     const fast = change.status === 'COMPLETED' && change.success !== undefined && change.success.kind !== 'registration' && change.attempt === undefined;
     const pre = fast
@@ -469,7 +470,7 @@ export class Operation {
 
     const historyDevice = completedDevice ?? change.deviceId ?? op.deviceId ?? null;
     // Guard: a final state never changes; only one batch ever moves the history row out of PENDING. A completion
-    // folds this check into its own guard above (two statements fewer on the hot path).
+    // folds this check into its own precondition above (two statements fewer on the hot path).
     if (status !== 'COMPLETED') statements.push(...stillLiveGuardStatements(db, op.id));
     statements.push(operationHistoryStatement(db, { operationId: op.id, status, at, failureCode: failureCode ?? null, deviceId: historyDevice }));
     audit.push({
@@ -498,14 +499,15 @@ export class Operation {
     try {
       results = await commitWithAudit(db, op.tenantId, [...statements, ...prepared.map((p) => p.statement)], audit, at, { head });
     } catch (error) {
-      // A guard fired: a concurrent operation moved the failure count, a status or the counter since the read above
+      // A precondition failed: a concurrent operation moved the failure count, a status or the counter since the read above
       // (or, on the fast path, one of them was not as assumed). Decide again on fresh values.
-      if (error instanceof Error && /CHECK constraint failed/.test(error.message) && (change.attempt ?? 0) < 8) {
+      const stoppedAt = failedPrecondition(error);
+      if (stoppedAt !== null && (change.attempt ?? 0) < 8) {
         return this.finalise(op, { ...change, attempt: (change.attempt ?? 0) + 1 });
       }
-      if (status !== 'COMPLETED' || !(error instanceof Error) || !/CHECK constraint failed|UNIQUE constraint failed: credentials/.test(error.message)) throw error;
-      // The guard fired (user or device blocked meanwhile) or the credential was registered by a racing operation.
-      const registeredTwice = /credentials/.test(error.message);
+      const registeredTwice = error instanceof Error && /UNIQUE constraint failed: credentials/.test(error.message);
+      if (status !== 'COMPLETED' || (stoppedAt === null && !registeredTwice)) throw error;
+      // A precondition still failed (user or device blocked meanwhile) or the credential was registered by a racing operation.
       return this.finalise(op, registeredTwice
         ? { status: 'FAILED', actor: change.actor, reason: 'CREDENTIAL_ALREADY_REGISTERED' }
         : { status: 'CANCELLED', actor: 'system', reason: success0(change)?.kind === 'registration' ? 'USER_NOT_ACTIVE' : 'DEVICE_NOT_ACTIVE' });

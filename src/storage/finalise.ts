@@ -1,20 +1,18 @@
-// D1 statements of an operation's final batch (the shard's finalise): its pre-read, its guards, the device, credential and history writes.
+// D1 statements of an operation's final batch (the shard's finalise): its pre-read, its preconditions, the device, credential and history writes.
 import type { OperationStatus } from '../domain/operation-state';
+import { precondition } from './precondition';
 import type { AuditHead } from './audit';
 import { auditHeadFrom, auditHeadStatement } from './audit';
 import type { OperationOutcome } from './operations';
 import { outcomeFrom, readOperationOutcomeStatement } from './operations';
 
-/** SQL: 1 while the operation (its id bound at `param`) has no final state in D1, else 0; a factor of the finish batch's guards. */
-const stillLiveInD1 = (param: string): string => `SELECT COUNT(*) FROM operations WHERE id = ${param} AND status IN ('PENDING', 'IN_PROGRESS')`;
+/** SQL: true while the operation (its id bound at `param`) has no final state in D1. */
+const stillLiveInD1 = (param: string): string => `EXISTS (SELECT 1 FROM operations WHERE id = ${param} AND status IN ('PENDING', 'IN_PROGRESS'))`;
 
-/**
- * A guard (migrations/0002_guards.sql): the row it inserts is 0 when the precondition no longer holds, which
- * violates the CHECK and rolls the whole batch back; the batch deletes the row again right after.
+/*
+ * The preconditions below (storage/precondition.ts) each return one statement that goes before the writes it
+ * protects; when one no longer holds, D1 rolls the whole batch back and the shard decides again on fresh values.
  */
-function guard(db: D1Database, sql: string, ...values: unknown[]): D1PreparedStatement[] {
-  return [db.prepare(sql).bind(...values), db.prepare('DELETE FROM guards')];
-}
 
 /** The device a finalise decides on, as D1 holds it now. */
 export interface FinaliseDeviceRow {
@@ -57,18 +55,18 @@ export function finalisePreReadFrom(results: D1Result[]): FinalisePreRead {
   };
 }
 
-/** Guard: a user locked while the ceremony ran gets no new device; and the operation is still live in D1. */
+/** A user locked while the ceremony ran gets no new device; and the operation is still live in D1. */
 export function registrationGuardStatements(db: D1Database, input: { userId: string; operationId: string }): D1PreparedStatement[] {
-  return guard(db, `INSERT INTO guards (ok) SELECT (SELECT COUNT(*) FROM users WHERE id = ?1 AND status = 'ACTIVE') * (${stillLiveInD1('?2')})`, input.userId, input.operationId);
+  return [precondition(db, 'userActive', `EXISTS (SELECT 1 FROM users WHERE id = ?1 AND status = 'ACTIVE') AND ${stillLiveInD1('?2')}`, input.userId, input.operationId)];
 }
 
-/** Guard: the device and user are still ACTIVE when this batch commits, and the operation still live in D1. */
+/** The device and user are still ACTIVE when this batch commits, and the operation still live in D1. */
 export function completionGuardStatements(db: D1Database, input: { deviceId: string; userId: string; operationId: string }): D1PreparedStatement[] {
-  return guard(
-    db,
-    `INSERT INTO guards (ok) SELECT (SELECT COUNT(*) FROM devices WHERE id = ?1 AND status = 'ACTIVE') * (SELECT COUNT(*) FROM users WHERE id = ?2 AND status = 'ACTIVE') * (${stillLiveInD1('?3')})`,
+  return [precondition(
+    db, 'deviceAndUserActive',
+    `EXISTS (SELECT 1 FROM devices WHERE id = ?1 AND status = 'ACTIVE') AND EXISTS (SELECT 1 FROM users WHERE id = ?2 AND status = 'ACTIVE') AND ${stillLiveInD1('?3')}`,
     input.deviceId, input.userId, input.operationId,
-  );
+  )];
 }
 
 /** A completion by the device: its failure count starts again, and it was used now. */
@@ -78,27 +76,27 @@ export function deviceUsedStatement(db: D1Database, input: { deviceId: string; a
     .bind(input.deviceId, input.at, input.backedUp ? 1 : 0);
 }
 
-/** Guard: the stored counter is below the new one (or both are 0: an authenticator without a counter). */
+/** The stored counter is below the new one (or both are 0: an authenticator without a counter). */
 export function counterAdvancesGuardStatements(db: D1Database, input: { tenantId: string; credentialId: string; newCounter: number }): D1PreparedStatement[] {
-  return guard(
-    db,
-    'INSERT INTO guards (ok) SELECT COUNT(*) FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND (counter < ?3 OR (counter = 0 AND ?3 = 0))',
+  return [precondition(
+    db, 'counterAdvances',
+    'EXISTS (SELECT 1 FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND (counter < ?3 OR (counter = 0 AND ?3 = 0)))',
     input.tenantId, input.credentialId, input.newCounter,
-  );
+  )];
 }
 
-/** Guard: the counter read before is still the stored one, so two overlapping operations cannot both move it. */
+/** The counter read before is still the stored one, so two overlapping operations cannot both move it. */
 export function counterUnchangedGuardStatements(db: D1Database, input: { tenantId: string; credentialId: string; counter: number }): D1PreparedStatement[] {
-  return guard(db, 'INSERT INTO guards (ok) SELECT COUNT(*) FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND counter = ?3', input.tenantId, input.credentialId, input.counter);
+  return [precondition(db, 'counterUnchanged', 'EXISTS (SELECT 1 FROM credentials WHERE tenant_id = ?1 AND id = ?2 AND counter = ?3)', input.tenantId, input.credentialId, input.counter)];
 }
 
 export function counterUpdateStatement(db: D1Database, input: { tenantId: string; credentialId: string; newCounter: number }): D1PreparedStatement {
   return db.prepare('UPDATE credentials SET counter = ?3 WHERE tenant_id = ?1 AND id = ?2').bind(input.tenantId, input.credentialId, input.newCounter);
 }
 
-/** Guard: the count read before is still current, so concurrent failures cannot overwrite each other. */
+/** The count read before is still current, so concurrent failures cannot overwrite each other. */
 export function failedAttemptsGuardStatements(db: D1Database, input: { deviceId: string; failedAttempts: number }): D1PreparedStatement[] {
-  return guard(db, `INSERT INTO guards (ok) SELECT COUNT(*) FROM devices WHERE id = ?1 AND status = 'ACTIVE' AND failed_attempts = ?2`, input.deviceId, input.failedAttempts);
+  return [precondition(db, 'failedAttemptsUnchanged', `EXISTS (SELECT 1 FROM devices WHERE id = ?1 AND status = 'ACTIVE' AND failed_attempts = ?2)`, input.deviceId, input.failedAttempts)];
 }
 
 /** A failed attempt: the new count, and with `lock` the device is LOCKED for `lockReason`. */
@@ -111,9 +109,9 @@ export function failedAttemptsUpdateStatement(
     .bind(input.deviceId, input.failedAttempts, input.lock ? 1 : 0, input.lockReason, input.at);
 }
 
-/** Guard: a final state never changes; only one batch ever moves the history row out of PENDING. */
+/** A final state never changes; only one batch ever moves the history row out of PENDING. */
 export function stillLiveGuardStatements(db: D1Database, operationId: string): D1PreparedStatement[] {
-  return guard(db, `INSERT INTO guards (ok) SELECT (${stillLiveInD1('?1')})`, operationId);
+  return [precondition(db, 'stillLive', stillLiveInD1('?1'), operationId)];
 }
 
 /** The operation's history row takes its final state. */

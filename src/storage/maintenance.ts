@@ -1,4 +1,5 @@
 // D1 queries of the outbox sweeper and the retention job: what was recorded but not handed on, and what has expired.
+import { precondition } from './precondition';
 import type { QueuedEvent } from '../durable-objects/webhook-delivery';
 
 interface EventRow {
@@ -90,8 +91,7 @@ export async function staleLiveOperations(db: D1Database, before: string, limit:
  */
 export function expireOrphanStatements(db: D1Database, operationId: string, at: string): D1PreparedStatement[] {
   return [
-    db.prepare(`INSERT INTO guards (ok) SELECT COUNT(*) FROM operations WHERE id = ?1 AND status IN ('PENDING', 'IN_PROGRESS')`).bind(operationId),
-    db.prepare('DELETE FROM guards'),
+    precondition(db, 'stillLive', `EXISTS (SELECT 1 FROM operations WHERE id = ?1 AND status IN ('PENDING', 'IN_PROGRESS'))`, operationId),
     db.prepare(`UPDATE operations SET status = 'EXPIRED', completed_at = ?2, failure_code = 'EXPIRED' WHERE id = ?1`).bind(operationId, at),
   ];
 }

@@ -1,14 +1,15 @@
-// D1 statements behind the start limits: the count the read batch makes and the guard the write batch carries.
+// D1 statements behind the start limits: the count the read batch makes and the preconditions the write batch carries.
 import { idFloor } from '../domain/ids';
 import { START_RATE_WINDOW_MS } from '../domain/policy';
 import type { StartLimitRefusal, StartLoad, TenantPolicy } from '../domain/policy';
+import { failedPrecondition, precondition } from './precondition';
 
 /*
  * Why D1 and not a per-user Durable Object counter: the history table already holds every fact the limits
  * need (status, expires_at, created ids), the start already makes one read batch and one write batch there,
  * and a live operation leaves the count by the very UPDATE that finalises it. A counter elsewhere would add a
  * round trip to every start and could drift from the truth (a cancel or an expiry that did not reach it). The
- * read batch's count decides the answer; a guard in the write batch re-counts inside the same transaction as
+ * read batch's count decides the answer; preconditions in the write batch re-count inside the same transaction as
  * the INSERT, which is what holds under concurrency (D1 runs batches one at a time).
  */
 
@@ -72,24 +73,20 @@ type Limits = Pick<TenantPolicy, 'maxLiveOperationsPerUser' | 'maxLiveOperations
 /**
  * Goes in the start's write batch before the INSERT: re-counts at commit and fails the whole batch (operation
  * row, audit entry) when a limit has no room left, so concurrent starts cannot all pass the read-batch check.
- * Batches committed together by commitWithAudit run in order, so each guard also counts the inserts before it.
+ * Batches committed together by commitWithAudit run in order, so each precondition also counts the inserts before it.
  */
 export function startLimitGuardStatements(db: D1Database, scope: StartScope, limits: Limits): D1PreparedStatement[] {
+  const [tenantId, userId, deviceId, now, recentSince] = binds(scope);
+  const scoped = (condition: string, limit: number) => [condition, tenantId, userId, deviceId, now, recentSince, limit] as const;
   return [
-    db
-      .prepare(
-        `INSERT INTO start_limit_guards (live_user, live_device, recent_starts) SELECT
-           (SELECT COUNT(*) FROM operations WHERE ${LIVE}) < ?6,
-           ?3 IS NULL OR (SELECT COUNT(*) FROM operations WHERE ${LIVE} AND device_id = ?3) < ?7,
-           (SELECT COUNT(*) FROM operations WHERE ${RECENT}) < ?8`,
-      )
-      .bind(...binds(scope), limits.maxLiveOperationsPerUser, limits.maxLiveOperationsPerDevice, limits.maxStartsPerUserPerMinute),
-    db.prepare('DELETE FROM start_limit_guards'),
+    precondition(db, 'maxLiveOperationsPerUser', ...scoped(`(SELECT COUNT(*) FROM operations WHERE ${LIVE}) < ?6`, limits.maxLiveOperationsPerUser)),
+    precondition(db, 'maxLiveOperationsPerDevice', ...scoped(`?3 IS NULL OR (SELECT COUNT(*) FROM operations WHERE ${LIVE} AND device_id = ?3) < ?6`, limits.maxLiveOperationsPerDevice)),
+    precondition(db, 'maxStartsPerUserPerMinute', ...scoped(`(SELECT COUNT(*) FROM operations WHERE ${RECENT}) < ?6`, limits.maxStartsPerUserPerMinute)),
   ];
 }
 
-/** The limit a refused write batch hit (the CHECK constraint's name), or null when the error is something else. */
+/** The limit a refused write batch hit (the precondition's name), or null when the error is something else. */
 export function limitHitBy(error: unknown): StartLimitRefusal['rule'] | null {
-  const match = error instanceof Error ? /CHECK constraint failed: (maxLiveOperationsPerUser|maxLiveOperationsPerDevice|maxStartsPerUserPerMinute)/.exec(error.message) : null;
-  return (match?.[1] as StartLimitRefusal['rule'] | undefined) ?? null;
+  const name = failedPrecondition(error);
+  return name === 'maxLiveOperationsPerUser' || name === 'maxLiveOperationsPerDevice' || name === 'maxStartsPerUserPerMinute' ? name : null;
 }

@@ -1,4 +1,5 @@
 // D1 queries for webhooks: each tenant's endpoint (secrets as stored), emitted events and delivery attempts.
+import { precondition } from './precondition';
 
 export interface EndpointRecord {
   tenantId: string;
@@ -78,12 +79,9 @@ export function rotateSecretStatement(
     .bind(input.tenantId, input.storedSecret, input.previousSecretExpiresAt, input.at);
 }
 
-/** Batch guard (migrations/0002): the batch rolls back with a CHECK failure unless the tenant still has an endpoint. */
+/** Precondition (storage/precondition.ts): the batch rolls back unless the tenant still has an endpoint. */
 export function endpointExistsGuard(db: D1Database, tenantId: string): D1PreparedStatement[] {
-  return [
-    db.prepare('INSERT INTO guards (ok) SELECT COUNT(*) FROM webhook_endpoints WHERE tenant_id = ?1').bind(tenantId),
-    db.prepare('DELETE FROM guards'),
-  ];
+  return [precondition(db, 'endpointExists', 'EXISTS (SELECT 1 FROM webhook_endpoints WHERE tenant_id = ?1)', tenantId)];
 }
 
 export function deleteEndpointStatement(db: D1Database, tenantId: string): D1PreparedStatement {

@@ -216,6 +216,5 @@ describe('the guard in the write batch', () => {
     ]).then(() => null, (e: unknown) => e);
     expect(limitHitBy(error)).toBe('maxLiveOperationsPerUser');
     expect(await countRows('operations', 'user_id = ?1', userId)).toBe(before);
-    expect(await countRows('start_limit_guards')).toBe(0);
   });
 });

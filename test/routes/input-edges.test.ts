@@ -18,7 +18,7 @@ const ASTRAL = 'Ada 🦀 𝄞 é 👩‍💻';
 
 const TABLES = [
   'tenants', 'api_clients', 'tenant_web_origins', 'users', 'user_attributes', 'devices', 'credentials', 'operations',
-  'audit_events', 'events', 'webhook_endpoints', 'webhook_deliveries', 'idempotency_keys', 'guards',
+  'audit_events', 'events', 'webhook_endpoints', 'webhook_deliveries', 'idempotency_keys',
 ];
 
 /** Row counts of every table a refused request could touch. */

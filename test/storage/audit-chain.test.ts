@@ -48,7 +48,7 @@ describe('audit chain appends', () => {
   it('hash chain: a failing batch writes neither its statements nor its audit entry', async () => {
     const tenant = await createTenant();
     const before = await countRows('audit_events', 'tenant_id = ?1', tenant.id);
-    await expect(commitWithAudit(env.DB, tenant.id, [env.DB.prepare('INSERT INTO guards (ok) VALUES (0)')], [entry(1)])).rejects.toThrow(/CHECK constraint failed/);
+    await expect(commitWithAudit(env.DB, tenant.id, [env.DB.prepare("INSERT INTO precondition (name, holds) VALUES ('stillLive', 0)")], [entry(1)])).rejects.toThrow(/precondition failed: stillLive/);
     expect(await countRows('audit_events', 'tenant_id = ?1', tenant.id)).toBe(before);
     await commitWithAudit(env.DB, tenant.id, [], [entry(2)]);
     expect(await verifyAuditChain(env.DB, tenant.id)).toMatchObject({ valid: true, headSeq: before + 1 });
@@ -59,11 +59,11 @@ describe('audit chain appends', () => {
     const before = await countRows('audit_events', 'tenant_id = ?1', tenant.id);
     const outcomes = await Promise.allSettled(
       Array.from({ length: 12 }, (_, i) =>
-        commitWithAudit(env.DB, tenant.id, i === 5 ? [env.DB.prepare('INSERT INTO guards (ok) VALUES (0)')] : [], [entry(i)]),
+        commitWithAudit(env.DB, tenant.id, i === 5 ? [env.DB.prepare("INSERT INTO precondition (name, holds) VALUES ('stillLive', 0)")] : [], [entry(i)]),
       ),
     );
     expect(outcomes.map((o) => o.status)).toEqual(Array.from({ length: 12 }, (_, i) => (i === 5 ? 'rejected' : 'fulfilled')));
-    expect(String((outcomes[5] as PromiseRejectedResult).reason)).toMatch(/CHECK constraint failed/);
+    expect(String((outcomes[5] as PromiseRejectedResult).reason)).toMatch(/precondition failed: stillLive/);
     expect(await countRows('audit_events', 'tenant_id = ?1', tenant.id)).toBe(before + 11);
     expect(await countRows('audit_events', "tenant_id = ?1 AND target_id = 't5'", tenant.id)).toBe(0);
     expect(await verifyAuditChain(env.DB, tenant.id)).toMatchObject({ valid: true, headSeq: before + 11 });

@@ -1,4 +1,5 @@
 // /admin/v1/tenants/{tenantId}/webhook: operators set, inspect, rotate and remove a tenant's webhook endpoint.
+import { failedPrecondition } from '../../storage/precondition';
 import { createRoute, z } from '@hono/zod-openapi';
 import { createRouter } from '../../env';
 import { ApiError } from '../../errors';
@@ -124,7 +125,7 @@ webhooksAdmin.openapi(
       ], [{ actor: 'admin', action: 'webhook.secret_rotated', targetType: 'webhook', targetId: tenant.id, data: { previousSecretExpiresAt } }], at);
     } catch (error) {
       // Removed meanwhile: this secret was never stored, so it must not be handed out.
-      if (error instanceof Error && /CHECK constraint failed/.test(error.message)) throw new ApiError('WEBHOOK_NOT_CONFIGURED', 'The endpoint was removed meanwhile.');
+      if (failedPrecondition(error) === 'endpointExists') throw new ApiError('WEBHOOK_NOT_CONFIGURED', 'The endpoint was removed meanwhile.');
       throw error;
     }
     return c.json({ url: endpoint.url, secret, previousSecretExpiresAt }, 200);
