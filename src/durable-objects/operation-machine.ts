@@ -34,6 +34,11 @@ export interface OperationHost {
   answeredHere(operationId: string, digest: string): boolean;
   markAnswered(operationId: string, digest: string): void;
   read(operationId: string): OperationSnapshot | null;
+  /**
+   * Saves the whole snapshot as the state machine sees it; the host stores the part fixed at begin once and then
+   * rewrites only what changes (status, registrationRp, the final state), so a save costs the same whatever the
+   * operation carries (credentials, devices, document).
+   */
   write(operationId: string, op: OperationSnapshot): void;
   /** Stores only the intent beside the state (a few hundred bytes, not the whole snapshot again); write() clears it. */
   writeIntent(operationId: string, intent: FinalState): void;

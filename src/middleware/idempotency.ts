@@ -27,7 +27,8 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   }
   const { clientId } = c.get('auth');
   const db = c.env.DB;
-  const body = await c.req.raw.clone().text();
+  // The text jsonBody already read into Hono's body cache: no clone, no second read.
+  const body = await c.req.text();
   const requestHash = await hashSecret(`${c.req.method} ${new URL(c.req.url).pathname}\n${body}`);
   const now = Math.floor(Date.now() / 1000);
 

@@ -1,11 +1,12 @@
 // Crash safety of an operation's end: the intent written before the final D1 batch, reconciled with D1 after a restart.
-import { env, evictDurableObject } from 'cloudflare:test';
+import { env, evictDurableObject, runInDurableObject } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { finishDigestOf } from '../../src/durable-objects/operation';
 import type { OperationSnapshot } from '../../src/durable-objects/operation';
+import type { FinalState } from '../../src/domain/operation';
 import { countRows, expectProblem, sha256Hex } from '../helpers/api';
 import { enrolled, getDevice, getOperation, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
-import { rewriteStoredOperation, shardOfOperation, storedOperation } from '../helpers/operation-shard';
+import { rewriteStoredOperation, shardOfOperation, storedColumns, storedOperation } from '../helpers/operation-shard';
 
 async function historyRow(id: string): Promise<{ status: string; completed_at: string | null } | null> {
   return env.DB.prepare('SELECT status, completed_at FROM operations WHERE id = ?1').bind(id).first();
@@ -128,5 +129,29 @@ describe('crash between the final D1 batch and the Durable Object save', () => {
     expect(status).not.toHaveProperty('result');
     expect(await auditActions(op.id)).not.toContain('operation.completed');
     expect(await env.DB.prepare('SELECT counter FROM credentials WHERE device_id = ?1').bind(deviceId).first<{ counter: number }>()).toEqual(counterBefore);
+  });
+  it('a row of the old layout (whole snapshot in state, fixed NULL) with its intent column set reconciles the same way, and is split by that save', async () => {
+    const { api, op, completed, auditBefore } = await completedAuthentication();
+    const intent: FinalState = { status: 'COMPLETED', completedAt: completed.completedAt!, result: completed.result as NonNullable<OperationSnapshot['result']> };
+    // What a shard of the old layout held between its writeIntent and the commit's save.
+    await rewriteStoredOperation(op.id, (stored) => {
+      const { result: _result, failure: _failure, completedAt: _completedAt, finishDigest: _finishDigest, ...live } = stored;
+      return { ...live, status: 'IN_PROGRESS' };
+    });
+    await runInDurableObject(shardOfOperation(op.id), async (_instance, state) => {
+      const row = state.storage.sql.exec<{ state: string; fixed: string }>('SELECT state, fixed FROM ops WHERE id = ?', op.id).one();
+      const whole = { ...(JSON.parse(row.fixed) as object), ...(JSON.parse(row.state) as object) };
+      state.storage.sql.exec('UPDATE ops SET state = ?2, fixed = NULL, intent = ?3 WHERE id = ?1', op.id, JSON.stringify(whole), JSON.stringify(intent));
+    });
+    await evictDurableObject(shardOfOperation(op.id));
+
+    expect(await getOperation(api, op.id)).toEqual(completed);
+    expect(await auditActions(op.id)).toEqual(auditBefore);
+    const split = await storedColumns(op.id);
+    expect(split?.fixed).not.toBeNull();
+    expect(split?.intent).toBeNull();
+    expect(JSON.parse(split!.state)).toMatchObject({ status: 'COMPLETED', completedAt: completed.completedAt });
+    await evictDurableObject(shardOfOperation(op.id));
+    expect(await getOperation(api, op.id)).toEqual(completed);
   });
 });

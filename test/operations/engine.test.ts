@@ -6,7 +6,7 @@ import { countRows, expectProblem, setupTenant, sha256Hex } from '../helpers/api
 import { createUser, getOperation, newAuthenticator, sdkFetch, sdkStart, startOperation } from '../helpers/ceremony';
 import type { OperationJson, StartedOperation } from '../helpers/ceremony';
 import type { CreationOptionsJSON, RegistrationResponseJSON } from '../helpers/soft-authenticator';
-import { fireOperationTimer, rewriteStoredOperation, shardOfOperation, storedOperation } from '../helpers/operation-shard';
+import { fireOperationTimer, rewriteStoredOperation, shardOfOperation, storedColumns, storedOperation, storeInOldLayout } from '../helpers/operation-shard';
 
 
 async function historyRow(id: string): Promise<{ status: string; failure_code: string | null; completed_at: string | null } | null> {
@@ -42,6 +42,63 @@ describe('OperationDO: the snapshot it keeps', () => {
     expect(alarm!).toBeLessThanOrEqual(dueAt!);
     // API.md: the token is shown once; status calls do not repeat it.
     expect(await getOperation(api, op.id)).not.toHaveProperty('sdk');
+  });
+});
+
+describe('OperationDO: the fixed part stored once, the changing part on every save', () => {
+  it('begin stores the fixed part once; start and finish rewrite only the small changing part; a fresh load reads the same operation', async () => {
+    const { api, op, credential } = await pendingRegistration();
+    const started = await storedColumns(op.id);
+    expect(started?.fixed).not.toBeNull();
+    const fixed = JSON.parse(started!.fixed!) as Record<string, unknown>;
+    expect(fixed).toMatchObject({ id: op.id, type: 'REGISTRATION' });
+    expect(fixed).toHaveProperty('challenge');
+    expect(fixed).toHaveProperty('policy');
+    expect(fixed).toHaveProperty('rp');
+    expect(fixed).not.toHaveProperty('status');
+    // The SDK start moved it to IN_PROGRESS and chose the relying party: only that is in the changing part.
+    expect(Object.keys(JSON.parse(started!.state) as object).sort()).toEqual(['registrationRp', 'status']);
+    expect(JSON.parse(started!.state)).toMatchObject({ status: 'IN_PROGRESS' });
+
+    expect((await sdkFetch(op, 'finish', { credential })).status).toBe(200);
+    const done = await getOperation(api, op.id);
+    const finished = await storedColumns(op.id);
+    expect(finished?.fixed).toBe(started!.fixed);
+    expect(finished?.intent).toBeNull();
+    expect(JSON.parse(finished!.state)).toMatchObject({ status: 'COMPLETED', completedAt: done.completedAt, result: done.result });
+    expect(JSON.parse(finished!.state)).toHaveProperty('finishDigest');
+    // None of the fixed part is written again.
+    expect(Object.keys(JSON.parse(finished!.state) as object).sort()).toEqual(['completedAt', 'finishDigest', 'registrationRp', 'result', 'status']);
+
+    await evictDurableObject(shardOfOperation(op.id));
+    expect(await getOperation(api, op.id)).toEqual(done);
+  });
+
+  it('a row of the old layout (whole snapshot in state, fixed NULL) still loads, finishes, and is split by its next save', async () => {
+    const { api, userId, op, credential } = await pendingRegistration();
+    const before = await storedOperation(op.id);
+    await storeInOldLayout(op.id);
+    await evictDurableObject(shardOfOperation(op.id));
+    const old = await storedColumns(op.id);
+    expect(old?.fixed).toBeNull();
+    expect(JSON.parse(old!.state)).toEqual(before.state);
+
+    // Read from the old layout: status and the SDK start still see the whole operation.
+    const pending = await getOperation(api, op.id);
+    expect(pending).toMatchObject({ id: op.id, status: 'IN_PROGRESS' });
+    expect((await sdkFetch(op, 'start')).status).toBe(200);
+    expect((await sdkFetch(op, 'finish', { credential })).status).toBe(200);
+    const done = await getOperation(api, op.id);
+    expect(done.status).toBe('COMPLETED');
+    expect(await deviceCount(userId)).toBe(1);
+
+    const migrated = await storedColumns(op.id);
+    expect(migrated?.fixed).not.toBeNull();
+    expect(JSON.parse(migrated!.fixed!)).not.toHaveProperty('status');
+    expect(JSON.parse(migrated!.state)).not.toHaveProperty('credentials');
+    await evictDurableObject(shardOfOperation(op.id));
+    expect(await getOperation(api, op.id)).toEqual(done);
+    expect((await storedOperation(op.id)).state).toEqual({ ...before.state, ...JSON.parse(migrated!.state) });
   });
 });
 

@@ -104,7 +104,7 @@ export interface paths {
         post?: never;
         /**
          * Revoke an API client (its tokens stop working at once)
-         * @description The client can no longer get tokens, and the access tokens it holds are deleted, so they fail on their next use.
+         * @description The client can no longer get tokens, and the access tokens it holds stop working at once (the object that checks them forgets them first).
          */
         delete: operations["revokeApiClient"];
         options?: never;

@@ -11,7 +11,7 @@ import { requireKeySet } from '../../services/keys';
 import type { Checked } from '../../domain/native-envelope';
 import { decryptEnvelope, isJoseMediaType, JOSE_MEDIA_TYPE, MAX_AGE_S, sealReply, tokenHashOfAth, verifyRequest } from '../../domain/native-envelope';
 import type { Caller, DoResult, FinishInput, SdkStartView } from '../../durable-objects/operation';
-import { MAX_BODY_BYTES } from '../../middleware/body';
+import { boundedBody } from '../../middleware/body';
 import { getDeviceById } from '../../storage/devices';
 import { unwrap } from '../v1/operations';
 import { operationStub } from '../../durable-objects/operation';
@@ -49,8 +49,8 @@ export async function nativeCall(c: Context<AppEnv>, action: NativeAction): Prom
   const id = c.req.param('id') ?? '';
   if (!isId(id, 'op')) throw new ApiError('OPERATION_NOT_FOUND', 'No such operation.');
   await allowOriginForOperation(c, id);
-  const buffer = await c.req.arrayBuffer();
-  if (buffer.byteLength > MAX_BODY_BYTES) throw new ApiError('PAYLOAD_TOO_LARGE', `The body must be at most ${MAX_BODY_BYTES} bytes.`);
+  // At most MAX_BODY_BYTES, read once (a stream without Content-Length stops at the limit).
+  const buffer = await boundedBody(c);
   const now = Math.floor(Date.now() / 1000);
   const opened = accepted(await decryptEnvelope(new TextDecoder().decode(buffer).trim(), await e2eKeyring(await requireKeySet(c.env, 'E2E_KEYS', { generate: isLocalDevelopment(c) }))), now);
 

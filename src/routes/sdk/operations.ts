@@ -14,6 +14,8 @@ import { e2ePublicKey } from '../../domain/e2e-keys';
 import { allowOriginForOperation, allowOriginForTenant, isLocalDevelopment, proofTargetUrl } from '../../middleware/origin';
 import { requireKeySet } from '../../services/keys';
 import { isJoseRequest, nativeCall, sealedForDeviceProof } from './native';
+// jsonBody (src/app.ts) read and parsed the body once; jsonObject reuses that value.
+import { jsonObject } from '../../middleware/body';
 
 export const sdk = new Hono<AppEnv>();
 
@@ -44,14 +46,6 @@ async function operationCall(c: Context<AppEnv>): Promise<{ id: string; caller: 
   }
   await allowOriginForOperation(c, id);
   return { id, caller };
-}
-
-async function jsonObject(c: Context<AppEnv>): Promise<Record<string, unknown>> {
-  const text = await c.req.text();
-  if (text.length === 0) return {};
-  const value = JSON.parse(text) as unknown;
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ApiError('VALIDATION_FAILED', 'The body must be a JSON object.');
-  return value as Record<string, unknown>;
 }
 
 const FINISH_FIELDS = new Set(['credential', 'deviceKey', 'deviceSignature', 'numberMatch']);
