@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { SoftAuthenticator } from '../test/helpers/soft-authenticator.ts';
 import { generateVars } from '../scripts/dev-vars.mjs';
 import {
-  buildFrozenWorker, cpuByRole, cpuNsByRole, directEntry, freePort, freshState, portIsFree, serverProcesses, settle, startPeer, startWrangler,
+  buildFloorWorker, buildFrozenWorker, cpuByRole, cpuNsByRole, directEntry, freePort, freshState, portIsFree, serverProcesses, settle, startPeer, startWrangler,
 } from './lib/server.mjs';
 import { createClient } from './lib/http.mjs';
 import { median, percentiles, render } from './lib/report.mjs';
@@ -33,7 +33,7 @@ const { values: opts } = parseArgs({
     scales: { type: 'string', default: '1000' },
     types: { type: 'string', default: 'AUTHENTICATION,AUTHORISATION' },
     shapes: { type: 'string', default: SHAPES.join(',') },
-    'users-per-client': { type: 'string', default: '2' },
+    'users-per-client': { type: 'string', default: '1' },
     'step-reps': { type: 'string', default: '20' },
     'no-floor': { type: 'boolean', default: false },
     'no-peer': { type: 'boolean', default: false },
@@ -62,7 +62,8 @@ if (opts.help) {
                         the peer only logs in (AUTHENTICATION)
   --shapes LIST         ${SHAPES.join(',')} (default both): 4 calls (RP start, SDK start, SDK finish, RP status)
                         or 2 (RP start with sameDevice, SDK finish)
-  --users-per-client N  live users (with a registered passkey) per client of the largest -c (default 2)
+  --users-per-client N  live users (with a registered passkey) per client of the largest -c (default 1;
+                        with fewer clients each takes a wider slice of them)
   --step-reps N         per-step probe: each step repeated N times in a row, one client (default 20; 0 = off,
                         which also turns the floor off: it replays the probe's round trips)
   --no-floor            skip the lean floor
@@ -176,8 +177,9 @@ if (config.floor) {
   log(`starting the lean floor (wrangler dev, bench/floor) on 127.0.0.1:${ports.floor}`);
   const persistDir = join(root, '.wrangler/bench-floor-state');
   freshState0(persistDir);
+  const configPath = buildFloorWorker(root, join(root, '.wrangler/bench-floor-build'));
   const server = await startWrangler({
-    root, configPath: join(root, 'bench/floor.wrangler.jsonc'), port: ports.floor, persistDir, logFile: join(root, 'bench/results/wrangler-floor.log'), vars: {},
+    root, configPath, port: ports.floor, persistDir, logFile: join(root, 'bench/results/wrangler-floor.log'), vars: {},
   });
   started.push(server);
   floor = await wranglerTarget({ name: 'floor', port: ports.floor, wranglerPid: server.pid, server });
@@ -293,7 +295,7 @@ async function registerPeerUser(i) {
   return { id, authenticator };
 }
 // Setup is not measured: a few at a time keeps it clear of the tenant's audit-chain contention.
-async function inGroups(count, fn, width = 4) {
+async function inGroups(count, fn, width = 8) {
   const out = [];
   for (let i = 0; i < count; i += width) out.push(...(await Promise.all(Array.from({ length: Math.min(width, count - i) }, (_, k) => fn(i + k)))));
   return out;
@@ -413,6 +415,7 @@ async function loadPoint(target, clients, seconds, ceremonyFn, { measure, usersO
   const beforeCounters = measure && target === custos ? await counters() : null;
   if (measure) await settle(target.processes);
   const beforeCpu = cpuNow(target);
+  const retriesBefore = target.http.stats.staleSocketRetries;
   const begin = performance.now();
   const deadline = begin + seconds * 1000;
   await Promise.all(Array.from({ length: clients }, async (_, c) => {
@@ -445,15 +448,16 @@ async function loadPoint(target, clients, seconds, ceremonyFn, { measure, usersO
   const cpu = Object.fromEntries(Object.keys(afterCpu).map((k) => [k, afterCpu[k] - beforeCpu[k]]));
   const elapsed = (loadEnd - begin) / 1000;
   const per = (x) => (completed > 0 ? round((x / completed) * 1000, 3) : null);
-  const proxy = cpu.proxy + cpu.wrangler;
+  // Everything of wrangler dev but the runtime: its proxy workerd, its node process, any helper (esbuild).
+  const proxy = cpu.proxy + cpu.wrangler + cpu.other;
   return {
     clients, ceremonies: completed, seconds: round(elapsed), windowSeconds: round((performance.now() - begin) / 1000), perSecond: round(completed / elapsed, 1),
-    errorCount, errors,
+    errorCount, errors, staleSocketRetries: target.http.stats.staleSocketRetries - retriesBefore,
     latency: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, percentiles(v)])),
     cpuSeconds: Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, round(v, 3)])),
     cpuMsPerCeremony: { runtime: per(cpu.worker), proxy: per(proxy), proxyWorkerd: per(cpu.proxy), wranglerNode: per(cpu.wrangler), other: per(cpu.other), client: per(cpu.client) },
     ceremoniesPerRuntimeCpuSecond: cpu.worker > 0 ? round(completed / cpu.worker, 1) : null,
-    ceremoniesPerServerCpuSecond: cpu.worker + proxy + cpu.other > 0 ? round(completed / (cpu.worker + proxy + cpu.other), 1) : null,
+    ceremoniesPerServerCpuSecond: cpu.worker + proxy > 0 ? round(completed / (cpu.worker + proxy), 1) : null,
     perCeremony: counterDelta(afterCounters, beforeCounters, completed || 1),
   };
 }
@@ -474,7 +478,7 @@ async function measurePoint(target, clients, ceremonyFn, usersOf) {
     runtimeCpuMs: pick((r) => r.cpuMsPerCeremony.runtime), proxyCpuMs: pick((r) => r.cpuMsPerCeremony.proxy), clientCpuMs: pick((r) => r.cpuMsPerCeremony.client),
     ceremoniesPerRuntimeCpuSecond: pick((r) => r.ceremoniesPerRuntimeCpuSecond), ceremoniesPerServerCpuSecond: pick((r) => r.ceremoniesPerServerCpuSecond),
     d1RoundTrips: pick((r) => r.perCeremony?.d1RoundTrips), doCalls: pick((r) => r.perCeremony?.doCalls),
-    errors: runs.reduce((s, r) => s + r.errorCount, 0), errorKinds: mergeErrors(runs), ceremonies: runs.reduce((s, r) => s + r.ceremonies, 0),
+    errors: runs.reduce((s, r) => s + r.errorCount, 0), staleSocketRetries: runs.reduce((s, r) => s + r.staleSocketRetries, 0), errorKinds: mergeErrors(runs), ceremonies: runs.reduce((s, r) => s + r.ceremonies, 0),
     stepLatency: Object.fromEntries(Object.keys(m.latency).filter((k) => k !== 'ceremony').map((k) => [k, { p50: pick((r) => r.latency[k]?.p50), p99: pick((r) => r.latency[k]?.p99) }])),
     runs,
   };
@@ -502,7 +506,7 @@ async function stepBatch(target, count, fn) {
   const after = cpuNsByRole(target.processes);
   const c1 = await counters();
   const d = (role) => (after[role] - before[role]) / 1e6 / count;
-  return { out, figures: { runtimeCpuMs: round(d('worker'), 3), proxyCpuMs: round(d('proxy') + d('wrangler'), 3), latencyMs: round(ms, 2), ...counterDelta(c1, c0, count) } };
+  return { out, figures: { runtimeCpuMs: round(d('worker'), 3), proxyCpuMs: round(d('proxy') + d('wrangler') + d('other'), 3), latencyMs: round(ms, 2), ...counterDelta(c1, c0, count) } };
 }
 async function probeSteps(type, shape) {
   const K = config.stepReps;
@@ -552,6 +556,19 @@ const usersOfClient = (pool, clients) => (c) => {
 };
 
 if (floor) await expectOk(floor.http.call('POST', '/__floor/setup', { json: {} }), 200, 'floor setup');
+
+/** What each server burns doing nothing (ms of CPU per second, 2 s with no traffic): the noise floor of a window. */
+async function idleCpu(target) {
+  await settle(target.processes);
+  const before = cpuNow(target);
+  await sleep(2000);
+  const after = cpuNow(target);
+  const ms = (k) => round((after[k] - before[k]) * 1000 / 2, 2);
+  return { runtimeMsPerSecond: ms('worker'), proxyMsPerSecond: round(ms('proxy') + ms('wrangler') + ms('other'), 2), proxyWorkerdMsPerSecond: ms('proxy'), wranglerNodeMsPerSecond: ms('wrangler'), otherMsPerSecond: ms('other') };
+}
+log('idle CPU of each server (2 s each)');
+result.idleCpu = {};
+for (const t of [custos, floor, peer].filter(Boolean)) result.idleCpu[t.name] = await idleCpu(t);
 
 let storeUsers = liveUsers;
 for (const [scaleIndex, scale] of config.scales.entries()) {
@@ -613,7 +630,9 @@ for (const [scaleIndex, scale] of config.scales.entries()) {
           log(`lean floor ${type} ${shape} · C=${clients} · ${config.seconds} s`);
           const plan = floorPlan(entry.steps[type][shape]);
           const point = await measurePoint(floor, clients, (a) => floorCeremony({ ...a, type, shape, plan }), usersOfClient(users, clients));
-          entry.points.push({ server: 'floor', shape, type, ...point });
+          // The round trips it was told to make (the Custos probe's totals), not counted by the floor itself.
+          const told = entry.steps[type][shape].total;
+          entry.points.push({ server: 'floor', shape, type, ...point, d1RoundTrips: told.d1RoundTrips, doCalls: told.doCalls });
         }
       }
     }

@@ -56,6 +56,9 @@ export function render(result) {
   if (cryptoFloor) {
     out.push(`Crypto floor (workerd, one core): ES256 verify + SHA-256 ${cryptoFloor.es256VerifyPlusSha256.perSecond}/s · ES256 sign ${cryptoFloor.es256Sign.perSecond}/s → at most ${cryptoFloor.ceremonyCryptoPerSecond} ceremonies per CPU-second on crypto alone`);
   }
+  if (result.idleCpu) {
+    out.push('Idle CPU (ms per second, no traffic): ' + Object.entries(result.idleCpu).map(([n, i]) => `${n} runtime ${i.runtimeMsPerSecond} / proxy ${i.proxyMsPerSecond}`).join(' · '));
+  }
   const rows = [];
   for (const scale of result.scales) {
     const points = [...scale.points].sort((a, b) => SERVER_ORDER[a.server] - SERVER_ORDER[b.server] || a.shape.localeCompare(b.shape) || a.type.localeCompare(b.type) || a.clients - b.clients);
@@ -63,11 +66,13 @@ export function render(result) {
       rows.push([
         scale.users.toLocaleString('en'), p.server, p.shape, p.type.slice(0, 6), String(p.clients), cell(p.perSecond, 6), cell(p.p50, 6), cell(p.p99, 6),
         cell(p.runtimeCpuMs, 6, 2), cell(p.proxyCpuMs, 6, 2), cell(p.ceremoniesPerRuntimeCpuSecond, 6, 0), cell(p.ceremoniesPerServerCpuSecond, 6, 0),
-        cell(p.d1RoundTrips, 4, 2), cell(p.doCalls, 4, 2), String(p.errors),
+        cell(p.d1RoundTrips, 4, 2), cell(p.doCalls, 4, 2), p.staleSocketRetries ? `${p.errors} (${p.staleSocketRetries} resent)` : String(p.errors),
       ]);
     }
   }
   out.push('', table(['users', 'server', 'shape', 'type', 'C', 'cer/s', 'p50ms', 'p99ms', 'rt ms', 'proxy ms', 'cer/rt·s', 'cer/cpu·s', 'D1 rt', 'DO', 'errors'], rows));
+  const seeded = result.scales.filter((s) => s.seedSeconds > 1);
+  if (seeded.length > 0) out.push('Seeding (Custos and peer): ' + seeded.map((s) => `to ${s.users.toLocaleString('en')} users in ${s.seedSeconds} s`).join(' · '));
   const stepRows = [];
   for (const scale of result.scales) {
     for (const [type, shapes] of Object.entries(scale.steps ?? {})) {
@@ -95,7 +100,9 @@ export function render(result) {
   out.push(
     '',
     'rt ms = CPU (utime+stime from /proc) of the runtime per ceremony: the workerd running the worker, its DOs and local D1 (for the peer: its node process).',
-    'proxy ms = wrangler dev\'s proxy workerd + wrangler\'s node process per ceremony (dev-only; ≈ 0 when traffic goes straight to the runtime).',
+    'proxy ms = the rest of wrangler dev\'s process tree per ceremony: its proxy workerd, its node process (dev-only; ≈ 0 when traffic goes straight to the runtime).',
+    'D1 rt, DO = D1 round trips and Durable Object calls per ceremony under load (Custos\'s counters); for the floor, those it was told to make (the probe\'s totals).',
+    'errors = ceremonies that failed (any unexpected answer or a socket error); "resent" = requests sent again after a kept-alive socket was found closed before any answer (they never reached the server).',
     'cer/rt·s = ceremonies per CPU-second of the runtime; cer/cpu·s = per CPU-second of every server process (runtime + proxy). Windows: settled before the first request and after the last response.',
   );
   return out.join('\n');

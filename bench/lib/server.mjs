@@ -75,6 +75,21 @@ export function buildFrozenWorker(root, buildDir) {
   return config;
 }
 
+/**
+ * Bundles the lean floor (bench/floor.wrangler.jsonc) once, like the worker: `wrangler dev` then serves the
+ * bundle as is, with no esbuild service and no file watching in its process tree. Returns the config path.
+ */
+export function buildFloorWorker(root, buildDir) {
+  rmSync(buildDir, { recursive: true, force: true });
+  mkdirSync(buildDir, { recursive: true });
+  const source = join(root, 'bench/floor.wrangler.jsonc');
+  wrangler(root, ['deploy', '--dry-run', '--outdir', join(buildDir, 'dist'), '-c', source], 'bundling the floor');
+  const raw = JSON.parse(readFileSync(source, 'utf8').replace(/^\s*\/\/.*$/gm, ''));
+  const config = join(buildDir, 'wrangler.json');
+  writeFileSync(config, JSON.stringify({ ...raw, main: join(buildDir, 'dist/index.js'), no_bundle: true }, null, 2));
+  return config;
+}
+
 /** Applies the D1 migrations to a fresh local state directory (deleted first). */
 export function freshState(root, configPath, persistDir) {
   rmSync(persistDir, { recursive: true, force: true });
