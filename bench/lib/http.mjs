@@ -6,8 +6,24 @@ export function createClient(baseUrl, { sockets = 64 } = {}) {
   if (base.hostname !== '127.0.0.1') throw new Error('the bench only talks to 127.0.0.1');
   const agent = new Agent({ keepAlive: true, maxSockets: sockets, maxFreeSockets: sockets });
 
-  /** One request; resolves { status, body (parsed JSON or text) } and never rejects on an HTTP status. */
-  function call(method, path, { headers = {}, json, form } = {}) {
+  const stats = { staleSocketRetries: 0 };
+
+  /**
+   * One request; resolves { status, body (parsed JSON or text) } and never rejects on an HTTP status.
+   * A request sent on a kept-alive socket the server had just closed (ECONNRESET / hang-up before any
+   * answer, on a reused socket) never reached it: it is sent once more on a fresh socket, and counted.
+   */
+  async function call(method, path, options = {}) {
+    try {
+      return await once(method, path, options);
+    } catch (error) {
+      if (!error.reusedSocket || !['ECONNRESET', 'EPIPE'].includes(error.code) && error.message !== 'socket hang up') throw error;
+      stats.staleSocketRetries++;
+      return once(method, path, options);
+    }
+  }
+
+  function once(method, path, { headers = {}, json, form } = {}) {
     const payload = json !== undefined ? JSON.stringify(json) : form !== undefined ? new URLSearchParams(form).toString() : undefined;
     const allHeaders = { ...headers };
     if (payload !== undefined) {
@@ -15,9 +31,11 @@ export function createClient(baseUrl, { sockets = 64 } = {}) {
       allHeaders['content-length'] = Buffer.byteLength(payload);
     }
     return new Promise((resolve, reject) => {
+      let answered = false;
       const req = httpRequest(
         { host: base.hostname, port: base.port, method, path, headers: allHeaders, agent, timeout: 60_000 },
         (res) => {
+          answered = true;
           const chunks = [];
           res.on('data', (chunk) => chunks.push(chunk));
           res.on('end', () => {
@@ -36,11 +54,14 @@ export function createClient(baseUrl, { sockets = 64 } = {}) {
         },
       );
       req.on('timeout', () => req.destroy(new Error(`${method} ${path} timed out`)));
-      req.on('error', reject);
+      req.on('error', (error) => {
+        error.reusedSocket = req.reusedSocket && !answered;
+        reject(error);
+      });
       if (payload !== undefined) req.write(payload);
       req.end();
     });
   }
 
-  return { call, close: () => agent.destroy() };
+  return { call, stats, close: () => agent.destroy() };
 }

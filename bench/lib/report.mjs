@@ -37,74 +37,73 @@ export function table(headers, rows) {
   return [line(headers), widths.map((w) => '─'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
-/** Where the requests went: whether wrangler dev's proxy hop was in the path changes the CPU figures. */
-function route(config) {
-  if (config.route === 'direct') return `${config.url}, the runtime workerd's own entry (wrangler dev's proxy at ${config.proxyUrl} bypassed, so proxy ms ≈ 0; --via-proxy to go through it)`;
-  if (config.route === 'proxy') return `${config.url}, through wrangler dev's proxy workerd`;
-  return `${config.url} (--url)`;
+function routeLine(name, t) {
+  if (!t) return null;
+  if (t.route === 'direct' && t.proxyUrl) return `${name}: ${t.url}, the runtime workerd's own entry (wrangler dev's proxy at ${t.proxyUrl} bypassed; its CPU still counted)`;
+  if (t.route === 'proxy') return `${name}: ${t.url}, through wrangler dev's proxy workerd`;
+  return `${name}: ${t.url}${t.route === 'url' ? ' (--url)' : ''}`;
 }
 
-export const STEPS = ['rpStart', 'sdkStart', 'sign', 'sdkFinish', 'rpStatus'];
-export const SERVER_STEPS = ['rpStart', 'sdkStart', 'sdkFinish', 'rpStatus'];
+const SERVER_ORDER = { custos: 0, floor: 1, peer: 2 };
 
-/** The human summary of a whole bench run. */
+/** The human summary of a whole bench run: one table of load points, then per-step figures and ratios. */
 export function render(result) {
   const out = [];
   const { machine, config, cryptoFloor } = result;
   out.push(`Custos bench — ${machine.cpuModel} × ${machine.cpus} cores, ${machine.memGiB} GiB, Node ${machine.node}, wrangler ${machine.wrangler}`);
-  out.push(`C=${config.clients} clients, T=${config.seconds} s per phase, ${config.runs} run(s) (medians shown), ${config.usersPerClient} live users per client`);
-  out.push(`Traffic: ${route(config)}`);
+  out.push(`C ∈ {${config.clients.join(', ')}}, T=${config.seconds} s per point (+${config.warmup} s warm-up), ${config.runs} run(s) (medians shown), ${config.liveUsers} live users`);
+  for (const [name, t] of Object.entries(config.targets)) out.push(`Traffic ${routeLine(name, t)}`);
   if (cryptoFloor) {
-    out.push(
-      `Crypto floor (workerd, one core): ES256 verify + SHA-256 ${cryptoFloor.es256VerifyPlusSha256.perSecond}/s · ES256 sign ${cryptoFloor.es256Sign.perSecond}/s · SHA-256 ${cryptoFloor.sha256.perSecond}/s` +
-        ` → at most ${cryptoFloor.ceremonyCryptoPerSecond} ceremonies per CPU-second on crypto alone (1 verify + 1 sign)`,
-    );
+    out.push(`Crypto floor (workerd, one core): ES256 verify + SHA-256 ${cryptoFloor.es256VerifyPlusSha256.perSecond}/s · ES256 sign ${cryptoFloor.es256Sign.perSecond}/s → at most ${cryptoFloor.ceremonyCryptoPerSecond} ceremonies per CPU-second on crypto alone`);
   }
-  if (result.requestFloor) {
-    const f = result.requestFloor;
-    out.push(
-      `Request floor (an HTTP request doing nothing, median of ${f.batches} × ${f.requests} after ${f.warmup} warm-up): ${f.workerCpuMsPerRequest} ms CPU in workerd` +
-        ` (+ ${f.proxyCpuMsPerRequest} ms in the dev proxy); a ceremony makes 4 requests`,
-    );
+  if (result.idleCpu) {
+    out.push('Idle CPU (ms per second, no traffic): ' + Object.entries(result.idleCpu).map(([n, i]) => `${n} runtime ${i.runtimeMsPerSecond} / proxy ${i.proxyMsPerSecond}`).join(' · '));
   }
+  const rows = [];
   for (const scale of result.scales) {
-    out.push('', `Store: ${scale.users.toLocaleString('en')} users (${scale.devices.toLocaleString('en')} devices)`);
-    const rows = Object.entries(scale.types).map(([type, r]) => {
-      const m = r.median;
-      return [
-        type, cell(m.perSecond, 7), cell(m.latency.ceremony.p50, 6), cell(m.latency.ceremony.p95, 6), cell(m.latency.ceremony.p99, 6),
-        cell(m.cpuMsPerCeremony.worker, 6, 2), cell(m.ceremoniesPerWorkerCpuSecond, 6, 0),
-        cell(m.appCpuMsPerCeremony, 6, 2), cell(m.ceremoniesPerAppCpuSecond, 6, 0), cell(m.cpuMsPerCeremony.proxy, 6, 2),
-        cell(m.fractionOfCryptoFloor === null ? null : m.fractionOfCryptoFloor * 100, 5, 1),
-        cell(m.perCeremony?.d1RoundTrips, 5, 2), cell(m.perCeremony?.d1Statements, 5, 2), cell(m.perCeremony?.doCalls, 5, 2), String(r.errors),
-      ];
-    });
-    out.push(table(['type', 'cer/s', 'p50ms', 'p95ms', 'p99ms', 'cpu ms', 'cer/cpu·s', 'app ms*', 'app cer/cpu·s*', 'proxy ms', '%crypto', 'D1 rt', 'D1 st', 'DO', 'errors'], rows));
-    const stepRows = [];
-    for (const [type, r] of Object.entries(scale.types)) {
-      for (const step of STEPS) {
-        const l = r.median.latency[step];
-        stepRows.push([`${type} ${step}`, cell(l.p50, 6, 2), cell(l.p95, 6, 2), cell(l.p99, 6, 2)]);
-      }
+    const points = [...scale.points].sort((a, b) => SERVER_ORDER[a.server] - SERVER_ORDER[b.server] || a.shape.localeCompare(b.shape) || a.type.localeCompare(b.type) || a.clients - b.clients);
+    for (const p of points) {
+      rows.push([
+        scale.users.toLocaleString('en'), p.server, p.shape, p.type.slice(0, 6), String(p.clients), cell(p.perSecond, 6), cell(p.p50, 6), cell(p.p99, 6),
+        cell(p.runtimeCpuMs, 6, 2), cell(p.proxyCpuMs, 6, 2), cell(p.ceremoniesPerRuntimeCpuSecond, 6, 0), cell(p.ceremoniesPerServerCpuSecond, 6, 0),
+        cell(p.d1RoundTrips, 4, 2), cell(p.doCalls, 4, 2), p.staleSocketRetries ? `${p.errors} (${p.staleSocketRetries} resent)` : String(p.errors),
+      ]);
     }
-    out.push('', table(['step latency (ms)', 'p50', 'p95', 'p99'], stepRows));
   }
-  if (result.roundTrips) {
-    out.push('', 'Round trips and workerd CPU per step (sequential probe, one ceremony at a time; worker + Durable Object):');
-    const rows = [];
-    for (const [type, steps] of Object.entries(result.roundTrips)) {
-      for (const step of [...SERVER_STEPS, 'total']) {
-        const s = steps[step];
-        rows.push([`${type} ${step}`, cell(s.d1RoundTrips, 5, 2), cell(s.d1Statements, 5, 2), cell(s.d1Batches, 5, 2), cell(s.doCalls, 5, 2), cell(s.doD1RoundTrips, 5, 2), cell(s.workerCpuMs, 6, 2)]);
+  out.push('', table(['users', 'server', 'shape', 'type', 'C', 'cer/s', 'p50ms', 'p99ms', 'rt ms', 'proxy ms', 'cer/rt·s', 'cer/cpu·s', 'D1 rt', 'DO', 'errors'], rows));
+  const seeded = result.scales.filter((s) => s.seedSeconds > 1);
+  if (seeded.length > 0) out.push('Seeding (Custos and peer): ' + seeded.map((s) => `to ${s.users.toLocaleString('en')} users in ${s.seedSeconds} s`).join(' · '));
+  const stepRows = [];
+  for (const scale of result.scales) {
+    for (const [type, shapes] of Object.entries(scale.steps ?? {})) {
+      for (const [shape, steps] of Object.entries(shapes)) {
+        for (const [step, s] of Object.entries(steps)) {
+          stepRows.push([scale.users.toLocaleString('en'), `${type.slice(0, 6)} ${shape} ${step}`, cell(s.runtimeCpuMs, 6, 2), cell(s.proxyCpuMs, 6, 2), cell(s.latencyMs, 6, 2), cell(s.d1RoundTrips, 4, 2), cell(s.workerD1RoundTrips, 4, 2), cell(s.doD1RoundTrips, 4, 2), cell(s.doCalls, 4, 2), cell(s.d1Statements, 4, 2)]);
+        }
       }
     }
-    out.push(table(['step', 'D1 rt', 'D1 stmts', 'batches', 'DO calls', 'D1 rt in DO', 'cpu ms'], rows));
+  }
+  if (stepRows.length > 0) {
+    out.push('', `Per step (one client, each step ${config.stepReps} × in a row, CPU read after the server settles):`);
+    out.push(table(['users', 'step', 'rt ms', 'proxy ms', 'lat ms', 'D1 rt', 'in Worker', 'in DO', 'DO calls', 'D1 stmts'], stepRows));
+  }
+  const ratioRows = [];
+  for (const scale of result.scales) {
+    for (const r of scale.ratios ?? []) {
+      ratioRows.push([scale.users.toLocaleString('en'), r.shape, r.type.slice(0, 6), String(r.clients), cell(r.runtimeCpuVsFloor, 5, 2), cell(r.serverCpuVsFloor, 5, 2), cell(r.perRuntimeCpuSecondVsPeer, 5, 2), cell(r.perServerCpuSecondVsPeer, 5, 2), cell(r.p99VsPeer, 5, 2)]);
+    }
+  }
+  if (ratioRows.length > 0) {
+    out.push('', 'Ratios (Custos / floor: CPU per ceremony, lower is leaner, 1 = the floor; Custos / peer: ceremonies per CPU-second, higher is better; p99, lower is better):');
+    out.push(table(['users', 'shape', 'type', 'C', 'rt CPU/floor', 'all CPU/floor', 'cer/rt·s / peer', 'cer/cpu·s / peer', 'p99 / peer'], ratioRows));
   }
   out.push(
     '',
-    'cpu ms = CPU of the workerd running Custos (its DOs and local D1) per ceremony; cer/cpu·s = ceremonies per CPU-second of it (the headline figures).',
-    '*app ms = cpu ms − 4 × the request floor, i.e. our own code above what the runtime costs for 4 empty requests; app cer/cpu·s = ceremonies per CPU-second of that.',
-    '%crypto = cer/cpu·s as a share of the crypto floor. proxy ms = wrangler dev\'s proxy workerd, a dev-only cost: ≈ 0 when the bench calls the runtime\'s entry directly (the default).',
+    'rt ms = CPU (utime+stime from /proc) of the runtime per ceremony: the workerd running the worker, its DOs and local D1 (for the peer: its node process).',
+    'proxy ms = the rest of wrangler dev\'s process tree per ceremony: its proxy workerd, its node process (dev-only; ≈ 0 when traffic goes straight to the runtime).',
+    'D1 rt, DO = D1 round trips and Durable Object calls per ceremony under load (Custos\'s counters); for the floor, those it was told to make (the probe\'s totals).',
+    'errors = ceremonies that failed (any unexpected answer or a socket error); "resent" = requests sent again after a kept-alive socket was found closed before any answer (they never reached the server).',
+    'cer/rt·s = ceremonies per CPU-second of the runtime; cer/cpu·s = per CPU-second of every server process (runtime + proxy). Windows: settled before the first request and after the last response.',
   );
   return out.join('\n');
 }

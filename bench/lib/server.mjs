@@ -75,6 +75,21 @@ export function buildFrozenWorker(root, buildDir) {
   return config;
 }
 
+/**
+ * Bundles the lean floor (bench/floor.wrangler.jsonc) once, like the worker: `wrangler dev` then serves the
+ * bundle as is, with no esbuild service and no file watching in its process tree. Returns the config path.
+ */
+export function buildFloorWorker(root, buildDir) {
+  rmSync(buildDir, { recursive: true, force: true });
+  mkdirSync(buildDir, { recursive: true });
+  const source = join(root, 'bench/floor.wrangler.jsonc');
+  wrangler(root, ['deploy', '--dry-run', '--outdir', join(buildDir, 'dist'), '-c', source], 'bundling the floor');
+  const raw = JSON.parse(readFileSync(source, 'utf8').replace(/^\s*\/\/.*$/gm, ''));
+  const config = join(buildDir, 'wrangler.json');
+  writeFileSync(config, JSON.stringify({ ...raw, main: join(buildDir, 'dist/index.js'), no_bundle: true }, null, 2));
+  return config;
+}
+
 /** Applies the D1 migrations to a fresh local state directory (deleted first). */
 export function freshState(root, configPath, persistDir) {
   rmSync(persistDir, { recursive: true, force: true });
@@ -263,4 +278,68 @@ export function cpuNsByRole(processes) {
     }
   }
   return totals;
+}
+
+/**
+ * The Node peer (bench/peer/server.mjs) on 127.0.0.1:port, in its own process group; resolves once
+ * GET /healthz answers. Same Node as the bench (22, for node:sqlite without a flag).
+ */
+export async function startPeer({ root, port, dbPath, origin, logFile }) {
+  rmSync(dbPath, { force: true });
+  for (const suffix of ['-wal', '-shm']) rmSync(dbPath + suffix, { force: true });
+  mkdirSync(join(logFile, '..'), { recursive: true });
+  const log = createWriteStream(logFile);
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', join(root, 'bench/peer/server.mjs')], {
+    cwd: root, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, PORT: String(port), DB_PATH: dbPath, ORIGIN: origin, RP_ID: 'localhost' },
+  });
+  child.stdout.pipe(log);
+  child.stderr.pipe(log);
+  let exited = null;
+  child.on('exit', (code, signal) => {
+    exited = { code, signal };
+  });
+  const stop = () => {
+    if (exited) return;
+    try {
+      process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  };
+  const url = `http://127.0.0.1:${port}`;
+  for (let attempt = 0; attempt < 60; attempt++) {
+    if (exited) throw new Error(`the Node peer exited (${JSON.stringify(exited)}); see ${logFile}`);
+    try {
+      const res = await fetch(`${url}/healthz`);
+      if (res.ok) return { url, pid: child.pid, stop, exited: () => exited };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  stop();
+  throw new Error(`the Node peer did not answer within 15 s; see ${logFile}`);
+}
+
+/** utime + stime (CPU seconds, from /proc/<pid>/stat) per role; the process list is read anew from the tree each time. */
+export function treeCpuByRole(listProcesses) {
+  return cpuByRole(listProcesses());
+}
+
+/**
+ * Waits until the processes' CPU stops moving (schedstat, ns): work a server does after its last response
+ * (logging, I/O completion, GC) is then inside the window. Polls every `stepMs`; done when a step adds less
+ * than `quietNs`, or after `maxMs`.
+ */
+export async function settle(processes, { stepMs = 20, quietNs = 200_000, maxMs = 1500 } = {}) {
+  const total = () => Object.values(cpuNsByRole(processes)).reduce((a, b) => a + b, 0);
+  let last = total();
+  const until = Date.now() + maxMs;
+  while (Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, stepMs));
+    const now = total();
+    if (now - last < quietNs) return;
+    last = now;
+  }
 }
