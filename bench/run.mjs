@@ -176,7 +176,7 @@ if (config.floor) {
   await requireFree(ports.floor, 'the lean floor');
   log(`starting the lean floor (wrangler dev, bench/floor) on 127.0.0.1:${ports.floor}`);
   const persistDir = join(root, '.wrangler/bench-floor-state');
-  freshState0(persistDir);
+  emptyDir(persistDir);
   const configPath = buildFloorWorker(root, join(root, '.wrangler/bench-floor-build'));
   const server = await startWrangler({
     root, configPath, port: ports.floor, persistDir, logFile: join(root, 'bench/results/wrangler-floor.log'), vars: {},
@@ -184,7 +184,7 @@ if (config.floor) {
   started.push(server);
   floor = await wranglerTarget({ name: 'floor', port: ports.floor, wranglerPid: server.pid, server });
 }
-function freshState0(dir) {
+function emptyDir(dir) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
 }
