@@ -13,7 +13,11 @@ import type { OperationView, StartOperationInput } from '../schemas/operations';
 import type { OperationSnapshot } from '../durable-objects/operation';
 import { boundOf, operationStub } from '../durable-objects/operation';
 import { toDevice, toStoredCredential, userCredentialsStatement, listUserDevicesStatement } from '../storage/devices';
-import type { CredentialRow, DeviceRow } from '../storage/devices';
+import type { CredentialRow, Device, DeviceRow } from '../storage/devices';
+import type { StoredCredential } from '../domain/webauthn';
+import type { AuditEntry } from '../storage/audit';
+import { failedPrecondition, precondition } from '../storage/precondition';
+import type { PreconditionName } from '../storage/precondition';
 import { commitWithAudit } from '../storage/audit';
 import { limitHitBy, readStartLoad, startLimitGuardStatements, startLoadFrom, startLoadStatement } from '../storage/operation-limits';
 import type { StartScope } from '../storage/operation-limits';
@@ -47,117 +51,289 @@ interface TenantRow {
   policy: string;
 }
 
+interface UserRow {
+  status: string;
+  external_ref: string | null;
+}
+
+interface PriorRow {
+  type: string;
+  status: string;
+  user_id: string;
+  completed_at: string | null;
+}
+
+/** What a start reads of D1: the tenant's relying party and policy, the user, their devices and credentials. */
+interface StartRead {
+  tenant: TenantRow | undefined;
+  user: UserRow | undefined;
+  devices: DeviceRow[];
+  credentials: CredentialRow[];
+  /** The operation a REGISTRATION's authorisedBy names. */
+  prior: PriorRow | undefined;
+}
+
+/** What the rules allow: the policy, the lifetime, and which credentials and devices may answer. */
+interface Admitted {
+  tenant: TenantRow;
+  user: UserRow;
+  policy: TenantPolicy;
+  ttlSeconds: number;
+  credentials: StoredCredential[];
+  devices: Device[];
+}
+
+/*
+ * The hot path, one D1 round trip. A start needs the tenant's relying party and policy before it can say what to
+ * write (the lifetime, the limits), and the user's devices and credentials only for the Durable Object. So a start
+ * whose tenant this isolate has seen before writes first, on the tenant configuration it remembers, in one batch
+ * whose preconditions state everything the rules below check (the tenant configuration is still the remembered one,
+ * the user and the named device, or some device, are active, the limits have room) and whose last statements read
+ * the devices and credentials inside the same transaction. If any precondition fails the batch writes nothing and
+ * the start takes the careful path: read, judge with the rules (the exact error), then write. The remembered
+ * configuration is only a guess; the precondition is what makes it safe, so a policy change applies to the very next
+ * start. A REGISTRATION (rare, and its SCA rule reads a prior operation) always takes the careful path.
+ */
+const rememberedTenants = new Map<string, TenantRow>();
+const MAX_REMEMBERED_TENANTS = 1_000;
+
+function rememberTenant(tenantId: string, tenant: TenantRow): void {
+  if (rememberedTenants.size >= MAX_REMEMBERED_TENANTS && !rememberedTenants.has(tenantId)) rememberedTenants.clear();
+  rememberedTenants.set(tenantId, tenant);
+}
+
+/** The preconditions whose failure sends a one-batch start to the careful path (which then gives the exact answer). */
+const ONE_BATCH_PRECONDITIONS = new Set<PreconditionName>([
+  'tenantUnchanged', 'userActive', 'deviceActive', 'anyActiveDevice',
+  'maxLiveOperationsPerUser', 'maxLiveOperationsPerDevice', 'maxStartsPerUserPerMinute',
+]);
+
 /** Starts an operation for a validated request; throws ApiError (nothing written) on every refusal. */
 export async function startOperation(env: Bindings, auth: Starter, input: StartOperationInput, origin: RequestOrigin): Promise<StartedOperation> {
-  const { tenantId, clientId } = auth;
-  const db = env.DB;
   if (!isId(input.userId, 'usr')) throw new ApiError('USER_NOT_FOUND', `No user ${input.userId}.`);
   if (input.type === 'REGISTRATION' && input.deviceId !== undefined) {
     throw new ApiError('VALIDATION_FAILED', 'A REGISTRATION creates a device; it names none.', { invalidParams: [{ name: 'deviceId', reason: 'not allowed for REGISTRATION' }] });
   }
+  const remembered = input.type === 'REGISTRATION' ? undefined : rememberedTenants.get(auth.tenantId);
+  if (remembered) {
+    const started = await startInOneBatch(env, auth, input, origin, remembered);
+    if (started) return started;
+  }
+  return startCarefully(env, auth, input, origin);
+}
+
+/** The hot path (see above): null when a precondition failed and nothing was written. */
+async function startInOneBatch(env: Bindings, auth: Starter, input: StartOperationInput, origin: RequestOrigin, tenant: TenantRow): Promise<StartedOperation | null> {
+  const { tenantId } = auth;
+  const db = env.DB;
+  const policy = policyOf(tenant);
+  const ttl = resolveTtl(input.ttlSeconds, policy);
+  if (!ttl.ok) return null; // the careful path words the refusal on the current policy
+  const now = new Date();
+  const scope = limitScopeOf(auth, input, now);
+  // Refused before anything is written: an operation that could never sign its result is not started.
+  await requireKeySet(env, 'SIGNING_KEYS', { generate: origin.localDevelopment });
+  const draft = await draftOf(input, now, ttl.seconds);
+  const reads = [
+    db.prepare('SELECT status, external_ref FROM users WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, input.userId),
+    listUserDevicesStatement(db, tenantId, input.userId),
+    userCredentialsStatement(db, tenantId, input.userId),
+  ];
+  const statements = [
+    precondition(db, 'tenantUnchanged', 'EXISTS (SELECT 1 FROM tenants WHERE id = ?1 AND rp_id = ?2 AND rp_name = ?3 AND origins = ?4 AND policy = ?5)',
+      tenantId, tenant.rp_id, tenant.rp_name, tenant.origins, tenant.policy),
+    precondition(db, 'userActive', "EXISTS (SELECT 1 FROM users WHERE tenant_id = ?1 AND id = ?2 AND status = 'ACTIVE')", tenantId, input.userId),
+    input.deviceId !== undefined
+      ? precondition(db, 'deviceActive', "EXISTS (SELECT 1 FROM devices WHERE tenant_id = ?1 AND user_id = ?2 AND id = ?3 AND status = 'ACTIVE')", tenantId, input.userId, input.deviceId)
+      : precondition(db, 'anyActiveDevice', "EXISTS (SELECT 1 FROM devices WHERE tenant_id = ?1 AND user_id = ?2 AND status = 'ACTIVE')", tenantId, input.userId),
+    ...startLimitGuardStatements(db, scope, policy),
+    insertStatement(db, auth, input, draft),
+    ...reads,
+  ];
+  const readsAt = statements.length - reads.length;
+  let results: D1Result[];
+  try {
+    results = await commitWithAudit(db, tenantId, statements, [startedEntry(auth, input, draft.id)], draft.createdAt);
+  } catch (error) {
+    const failed = failedPrecondition(error);
+    if (failed && ONE_BATCH_PRECONDITIONS.has(failed)) {
+      if (failed === 'tenantUnchanged') rememberedTenants.delete(tenantId);
+      return null;
+    }
+    throw error;
+  }
+  const read: StartRead = {
+    tenant,
+    user: results[readsAt]?.results[0] as UserRow | undefined,
+    devices: (results[readsAt + 1]?.results ?? []) as unknown as DeviceRow[],
+    credentials: (results[readsAt + 2]?.results ?? []) as unknown as CredentialRow[],
+    prior: undefined,
+  };
+  // The preconditions held in this transaction, so the rules admit what they read; should they not, the row is an
+  // orphan the maintenance job expires, and the caller gets the rule's error.
+  return begin(env, auth, input, origin, draft, admit(input, read));
+}
+
+/** The careful path: read, judge with the rules, then write with preconditions that hold the limits under concurrency. */
+async function startCarefully(env: Bindings, auth: Starter, input: StartOperationInput, origin: RequestOrigin): Promise<StartedOperation> {
+  const { tenantId } = auth;
+  const db = env.DB;
   const authorisedBy = input.type === 'REGISTRATION' ? input.authorisedBy : undefined;
   const now = new Date();
-  const limitScope: StartScope = { tenantId, userId: input.userId, deviceId: input.type === 'REGISTRATION' ? null : input.deviceId ?? null, now };
-  // One round trip for everything the ceremony needs (and the abuse limits); the DO keeps it for the rest of the operation.
+  const scope = limitScopeOf(auth, input, now);
   const [tenantRes, userRes, devicesRes, credsRes, authRes, loadRes] = await db.batch([
     db.prepare('SELECT rp_id, rp_name, origins, policy FROM tenants WHERE id = ?1').bind(tenantId),
     db.prepare('SELECT status, external_ref FROM users WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, input.userId),
     listUserDevicesStatement(db, tenantId, input.userId),
     userCredentialsStatement(db, tenantId, input.userId),
     db.prepare('SELECT type, status, user_id, completed_at FROM operations WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, authorisedBy ?? ''),
-    startLoadStatement(db, limitScope),
+    startLoadStatement(db, scope),
   ]);
-  const tenant = tenantRes?.results[0] as TenantRow | undefined;
-  const user = userRes?.results[0] as { status: string; external_ref: string | null } | undefined;
+  const read: StartRead = {
+    tenant: tenantRes?.results[0] as TenantRow | undefined,
+    user: userRes?.results[0] as UserRow | undefined,
+    devices: (devicesRes?.results ?? []) as unknown as DeviceRow[],
+    credentials: (credsRes?.results ?? []) as unknown as CredentialRow[],
+    prior: authRes?.results[0] as PriorRow | undefined,
+  };
+  if (read.tenant) rememberTenant(tenantId, read.tenant);
+  const admitted = admit(input, read);
+  // Push-bombing / MFA fatigue: a user (or device) is not flooded with prompts; refused before anything is written.
+  const limits = checkStartLimits({ policy: admitted.policy, load: startLoadFrom(loadRes), namesDevice: scope.deviceId !== null, now });
+  if (!limits.ok) throw limitError(limits);
+
+  await requireKeySet(env, 'SIGNING_KEYS', { generate: origin.localDevelopment });
+  const draft = await draftOf(input, now, admitted.ttlSeconds);
+  await commitWithAudit(db, tenantId, [
+    ...startLimitGuardStatements(db, scope, admitted.policy),
+    insertStatement(db, auth, input, draft),
+  ], [startedEntry(auth, input, draft.id)], draft.createdAt).catch(async (error: unknown) => {
+    // A concurrent start took the last slot between our read and our commit: the guard rolled everything back.
+    const rule = limitHitBy(error);
+    if (!rule) throw error;
+    const recheck = checkStartLimits({ policy: admitted.policy, load: await readStartLoad(db, scope), namesDevice: scope.deviceId !== null, now: new Date() });
+    throw recheck.ok ? limitError({ code: rule === 'maxStartsPerUserPerMinute' ? 'RATE_LIMITED' : 'TOO_MANY_LIVE_OPERATIONS', rule, limit: admitted.policy[rule], retryAfterSeconds: 1, reason: 'A limit was reached by a concurrent start.' }) : limitError(recheck);
+  });
+  return begin(env, auth, input, origin, draft, admitted);
+}
+
+function policyOf(tenant: TenantRow): TenantPolicy {
+  return { ...DEFAULT_POLICY, ...(JSON.parse(tenant.policy) as Partial<TenantPolicy>) };
+}
+
+function limitScopeOf(auth: Starter, input: StartOperationInput, now: Date): StartScope {
+  return { tenantId: auth.tenantId, userId: input.userId, deviceId: input.type === 'REGISTRATION' ? null : input.deviceId ?? null, now };
+}
+
+/** The rules a start must pass, in the order their errors take precedence; throws the first that fails. */
+function admit(input: StartOperationInput, read: StartRead): Admitted {
+  const { tenant, user } = read;
   if (!tenant) throw new ApiError('UNAUTHENTICATED', 'The tenant no longer exists.');
   if (!user) throw new ApiError('USER_NOT_FOUND', `No user ${input.userId}.`);
   // A locked or deactivated user starts nothing.
   if (user.status !== 'ACTIVE') throw new ApiError('USER_NOT_ACTIVE', `The user is ${user.status}.`, { userStatus: user.status });
-  const policy: TenantPolicy = { ...DEFAULT_POLICY, ...(JSON.parse(tenant.policy) as Partial<TenantPolicy>) };
+  const policy = policyOf(tenant);
   const ttl = resolveTtl(input.ttlSeconds, policy);
   if (!ttl.ok) throw new ApiError('VALIDATION_FAILED', ttl.reason, { invalidParams: [{ name: 'ttlSeconds', reason: ttl.reason }] });
 
-  const devices = ((devicesRes?.results ?? []) as unknown as DeviceRow[]).map(toDevice);
+  const devices = read.devices.map(toDevice);
   const active = devices.filter((d) => d.status === 'ACTIVE');
-  const credentials = ((credsRes?.results ?? []) as unknown as CredentialRow[]).map(toStoredCredential);
-  let allowed = credentials.filter((cr) => active.some((d) => d.id === cr.deviceId));
-  let snapshotDevices = active;
+  const credentials = read.credentials.map(toStoredCredential);
+  const admitted = (allowed: StoredCredential[], answering: Device[]): Admitted => ({ tenant, user, policy, ttlSeconds: ttl.seconds, credentials: allowed, devices: answering });
 
   if (input.type === 'REGISTRATION') {
-    const prior = authRes?.results[0] as { type: string; status: string; user_id: string; completed_at: string | null } | undefined;
-    if (authorisedBy !== undefined && !prior) throw new ApiError('SCA_REQUIRED', 'authorisedBy names no operation of this tenant.');
+    const prior = read.prior;
+    if (input.authorisedBy !== undefined && !prior) throw new ApiError('SCA_REQUIRED', 'authorisedBy names no operation of this tenant.');
     // PSD2 RTS art. 24(2)(b): binding another device needs a fresh SCA of this user.
     const sca = checkNewDeviceSca({
       policy, hasActiveDevice: active.length > 0, userId: input.userId, now: Date.now(),
       authorisedBy: prior ? { type: prior.type as 'AUTHENTICATION', status: prior.status as 'COMPLETED', userId: prior.user_id, completedAt: prior.completed_at } : null,
     });
     if (!sca.ok) throw new ApiError('SCA_REQUIRED', sca.reason);
-    allowed = credentials; // excludeCredentials: every credential the user has
-  } else if (input.deviceId !== undefined) {
-    const device = isId(input.deviceId, 'dev') ? devices.find((d) => d.id === input.deviceId) : undefined;
+    return admitted(credentials, active); // excludeCredentials: every credential the user has
+  }
+  const usable = credentials.filter((cr) => active.some((d) => d.id === cr.deviceId));
+  if (input.deviceId !== undefined) {
+    const device = devices.find((d) => d.id === input.deviceId);
     if (!device) throw new ApiError('DEVICE_NOT_FOUND', `No device ${input.deviceId} for this user.`);
     if (device.status === 'LOCKED') throw new ApiError('DEVICE_LOCKED', 'The device is locked.', { lockReason: device.lockReason });
     if (device.status !== 'ACTIVE') throw new ApiError('DEVICE_NOT_ACTIVE', 'The device is deactivated.');
-    allowed = allowed.filter((cr) => cr.deviceId === device.id);
-    snapshotDevices = [device];
-  } else if (active.length === 0) {
-    throw new ApiError('NO_ACTIVE_DEVICE', 'The user has no active device; register one first.');
+    return admitted(usable.filter((cr) => cr.deviceId === device.id), [device]);
   }
+  if (active.length === 0) throw new ApiError('NO_ACTIVE_DEVICE', 'The user has no active device; register one first.');
+  return admitted(usable, active);
+}
 
-  // Push-bombing / MFA fatigue: a user (or device) is not flooded with prompts; refused before anything is written.
-  const limits = checkStartLimits({ policy, load: startLoadFrom(loadRes), namesDevice: limitScope.deviceId !== null, now });
-  if (!limits.ok) throw limitError(limits);
+/** What a start makes up before it writes: ids, lifetime, challenge, the device's token. */
+interface Draft {
+  id: string;
+  createdAt: string;
+  expiresAt: string;
+  echo: Awaited<ReturnType<typeof echoOf>>;
+  challenge: Uint8Array;
+  numberMatch: string | undefined;
+  sdkToken: string;
+}
 
-  const id = newId('op');
-  const expiresAt = new Date(now.getTime() + ttl.seconds * 1000).toISOString();
+async function draftOf(input: StartOperationInput, now: Date, ttlSeconds: number): Promise<Draft> {
   const echo = await echoOf(input);
-  const challenge =
-    input.type === 'AUTHORISATION' || input.type === 'SIGNATURE' ? await linkedChallenge(boundOf(echo)) : plainChallenge();
-  const numberMatch = input.numberMatching ? String(10 + (crypto.getRandomValues(new Uint32Array(1))[0]! % 90)) : undefined;
-  const sdkToken = newSecret('sdk');
-  const { origin: base, localDevelopment } = origin;
-  // Refused before anything is written: an operation that could never sign its result is not started.
-  await requireKeySet(env, 'SIGNING_KEYS', { generate: localDevelopment });
+  return {
+    id: newId('op'),
+    createdAt: now.toISOString(),
+    expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
+    echo,
+    challenge: input.type === 'AUTHORISATION' || input.type === 'SIGNATURE' ? await linkedChallenge(boundOf(echo)) : plainChallenge(),
+    numberMatch: input.numberMatching ? String(10 + (crypto.getRandomValues(new Uint32Array(1))[0]! % 90)) : undefined,
+    sdkToken: newSecret('sdk'),
+  };
+}
+
+/** The history row (what GET /v1/operations/{id} shows once the Durable Object has forgotten the operation). */
+function insertStatement(db: D1Database, auth: Starter, input: StartOperationInput, draft: Draft): D1PreparedStatement {
+  const { echo } = draft;
+  const summary = {
+    ...(input.context ? { context: input.context } : {}),
+    ...(echo.transaction ? { transaction: echo.transaction } : {}),
+    ...(echo.transactions ? { transactions: echo.transactions, total: echo.total } : {}),
+    ...(echo.document ? { document: echo.document } : {}),
+  };
+  return db
+    .prepare('INSERT INTO operations (id, tenant_id, user_id, device_id, type, status, created_at, expires_at, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)')
+    .bind(draft.id, auth.tenantId, input.userId, input.deviceId ?? null, input.type, 'PENDING', draft.createdAt, draft.expiresAt, JSON.stringify(summary));
+}
+
+function startedEntry(auth: Starter, input: StartOperationInput, id: string): AuditEntry {
+  return {
+    actor: `client:${auth.clientId}`, action: 'operation.started', targetType: 'operation', targetId: id, userId: input.userId,
+    data: { type: input.type, ...(input.deviceId ? { deviceId: input.deviceId } : {}) },
+  };
+}
+
+/** Hands the operation to its Durable Object (which keeps everything the ceremony needs) and answers the start. */
+async function begin(env: Bindings, auth: Starter, input: StartOperationInput, origin: RequestOrigin, draft: Draft, admitted: Admitted): Promise<StartedOperation> {
+  const { id, echo, numberMatch, sdkToken } = draft;
+  const { tenant, user } = admitted;
+  const base = origin.origin;
   const snapshot: OperationSnapshot = {
-    id, tenantId, userId: input.userId, type: input.type, status: 'PENDING', createdAt: now.toISOString(), expiresAt,
+    id, tenantId: auth.tenantId, userId: input.userId, type: input.type, status: 'PENDING', createdAt: draft.createdAt, expiresAt: draft.expiresAt,
     ...(input.deviceId ? { deviceId: input.deviceId } : {}),
     ...(input.context ? { context: input.context } : {}),
     ...echo,
     ...(numberMatch ? { numberMatch, numberMatchChoices: numberMatchChoices(numberMatch) } : {}),
     ...(input.sameDevice ? { sameDevice: true as const } : {}),
     sdkTokenHash: await hashSecret(sdkToken),
-    challenge: toB64url(challenge),
+    challenge: toB64url(draft.challenge),
     issuer: base,
     serviceRp: serviceRelyingParty(base),
     rp: { rpId: tenant.rp_id, rpName: tenant.rp_name, origins: JSON.parse(tenant.origins) as string[] },
-    policy,
+    policy: admitted.policy,
     userName: user.external_ref ?? input.userId,
     ...(input.type === 'REGISTRATION' && input.deviceName ? { deviceName: input.deviceName } : {}),
-    credentials: allowed,
-    devices: snapshotDevices.map((d) => ({ id: d.id, kind: d.kind, deviceKeyJwk: d.deviceKeyJwk })),
+    credentials: admitted.credentials,
+    devices: admitted.devices.map((d) => ({ id: d.id, kind: d.kind, deviceKeyJwk: d.deviceKeyJwk })),
   };
-  const summary = {
-    ...(snapshot.context ? { context: snapshot.context } : {}),
-    ...(echo.transaction ? { transaction: echo.transaction } : {}),
-    ...(echo.transactions ? { transactions: echo.transactions, total: echo.total } : {}),
-    ...(echo.document ? { document: echo.document } : {}),
-  };
-  await commitWithAudit(db, tenantId, [
-    ...startLimitGuardStatements(db, limitScope, policy),
-    db
-      .prepare('INSERT INTO operations (id, tenant_id, user_id, device_id, type, status, created_at, expires_at, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)')
-      .bind(id, tenantId, input.userId, input.deviceId ?? null, input.type, 'PENDING', snapshot.createdAt, expiresAt, JSON.stringify(summary)),
-  ], [
-    { actor: `client:${clientId}`, action: 'operation.started', targetType: 'operation', targetId: id, userId: input.userId, data: { type: input.type, ...(input.deviceId ? { deviceId: input.deviceId } : {}) } },
-  ], snapshot.createdAt).catch(async (error: unknown) => {
-    // A concurrent start took the last slot between our read and our commit: the guard rolled everything back.
-    const rule = limitHitBy(error);
-    if (!rule) throw error;
-    const recheck = checkStartLimits({ policy, load: await readStartLoad(db, limitScope), namesDevice: limitScope.deviceId !== null, now: new Date() });
-    throw recheck.ok ? limitError({ code: rule === 'maxStartsPerUserPerMinute' ? 'RATE_LIMITED' : 'TOO_MANY_LIVE_OPERATIONS', rule, limit: policy[rule], retryAfterSeconds: 1, reason: 'A limit was reached by a concurrent start.' }) : limitError(recheck);
-  });
   const view = (await operationStub(env, id).begin(snapshot)) as OperationView;
-  const url = `${base}/app/#op=${id}&token=${encodeURIComponent(sdkToken)}&tenant=${tenantId}`;
+  const url = `${base}/app/#op=${id}&token=${encodeURIComponent(sdkToken)}&tenant=${auth.tenantId}`;
   return { view, sdk: { token: sdkToken, url } };
 }
 

@@ -4,6 +4,7 @@
 export type PreconditionName =
   | 'userActive' | 'deviceAndUserActive' | 'stillLive' | 'counterAdvances' | 'counterUnchanged' | 'failedAttemptsUnchanged'
   | 'endpointExists'
+  | 'tenantUnchanged' | 'deviceActive' | 'anyActiveDevice'
   | 'maxLiveOperationsPerUser' | 'maxLiveOperationsPerDevice' | 'maxStartsPerUserPerMinute';
 
 /**

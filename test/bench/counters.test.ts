@@ -88,7 +88,7 @@ describe('/__bench with BENCH_COUNTERS=true', () => {
     expect(await countRows('users', 'tenant_id = ?1', tenant.id)).toBe(0);
   });
 
-  it('DESIGN.md hot path: a ceremony touches D1 only with one read batch and one write batch at start (the token is checked by its Durable Object), and not at all at status', async () => {
+  it('DESIGN.md hot path: a ceremony touches D1 once at start (one batch that writes and reads: the tenant was seen at the registration) and once at finish (in the DO), and not at all at status', async () => {
     const { api, token } = await setupTenant();
     const user = await createUser(api);
     const { authenticator } = await registerPasskey(api, user.id);
@@ -103,8 +103,8 @@ describe('/__bench with BENCH_COUNTERS=true', () => {
     };
 
     const start = await step('/v1/operations', json({ type: 'AUTHENTICATION', userId: user.id }, token), 201);
-    // Two Durable Object calls: the client's AccessTokensDO (the token) and the operation's shard.
-    expect(start.counts).toMatchObject({ d1RoundTrips: 2, d1Batches: 2, doCalls: 2 });
+    // One batch (services/operation-start.ts, the one-batch path); two Durable Object calls: the client's AccessTokensDO (the token) and the operation's shard.
+    expect(start.counts).toMatchObject({ d1RoundTrips: 1, d1Batches: 1, doCalls: 2 });
     const op = start.body as { id: string; sdk: { token: string } };
     const options = await step(`/sdk/v1/operations/${op.id}/start`, json({}, op.sdk.token), 200);
     expect(options.counts).toMatchObject({ d1RoundTrips: 0, doCalls: 1 });
