@@ -42,6 +42,8 @@ export interface Variables {
   auth: AuthContext;
   /** The Origin of a cross-origin browser call to /sdk/* (src/middleware/origin.ts), once the CORS middleware saw it. */
   corsOrigin?: string;
+  /** The caller of an /sdk/v1 call and its operation id (routes/sdk/operations.ts), settled before the body is validated. */
+  sdkCall?: { id: string; caller: import('./domain/operation').Caller };
 }
 
 export interface AppEnv {

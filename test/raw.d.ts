@@ -3,3 +3,8 @@ declare module '*?raw' {
   const text: string;
   export default text;
 }
+
+// Vite's import.meta.glob (the house-rule tests read src/ through it); only the eager form is used.
+interface ImportMeta {
+  glob<T = unknown>(pattern: string, options: { query?: string; import?: string; eager: true }): Record<string, T>;
+}

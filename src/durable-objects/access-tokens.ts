@@ -2,6 +2,7 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { Bindings } from '../env';
 import { isId } from '../domain/ids';
+import { TokenStore } from '../storage/token-store';
 
 /*
  * Why the tokens live here and not in D1: every relying-party call checks its bearer token, and a D1 round
@@ -29,21 +30,15 @@ export interface AccessGrant {
 /** Tokens remembered in memory per object; the stored table is the truth. */
 const MAX_CACHED = 1000;
 
-interface TokenRow extends Record<string, SqlStorageValue> {
-  tenant_id: string;
-  scopes: string;
-  expires_at: number;
-}
-
 export class AccessTokensDO extends DurableObject<Bindings> {
   private readonly cache = new Map<string, AccessGrant>();
   private revokedFlag: boolean;
+  private readonly store: TokenStore;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
-    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS tokens (token_hash TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, scopes TEXT NOT NULL, expires_at INTEGER NOT NULL)');
-    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS client (revoked_at TEXT)');
-    this.revokedFlag = ctx.storage.sql.exec('SELECT 1 FROM client WHERE revoked_at IS NOT NULL').toArray().length > 0;
+    this.store = new TokenStore(ctx.storage.sql);
+    this.revokedFlag = this.store.isRevoked();
   }
 
   /** Stores a new token for the client; false once the client is revoked (a revocation that raced the issue wins). */
@@ -51,11 +46,7 @@ export class AccessTokensDO extends DurableObject<Bindings> {
     if (this.revokedFlag) return false;
     const now = Math.floor(Date.now() / 1000);
     // Expired tokens are useless: a few go on every issue, the rest when the alarm below runs.
-    this.ctx.storage.sql.exec('DELETE FROM tokens WHERE token_hash IN (SELECT token_hash FROM tokens WHERE expires_at <= ? LIMIT 50)', now);
-    this.ctx.storage.sql.exec(
-      'INSERT INTO tokens (token_hash, tenant_id, scopes, expires_at) VALUES (?1, ?2, ?3, ?4)',
-      tokenHash, grant.tenantId, grant.scopes.join(' '), grant.expiresAt,
-    );
+    this.store.insert(tokenHash, grant, now);
     this.remember(tokenHash, { clientId, ...grant });
     // A client that stops calling leaves no stored tokens behind: the alarm deletes them once they are expired.
     await this.ctx.storage.setAlarm((grant.expiresAt + 60) * 1000);
@@ -68,9 +59,9 @@ export class AccessTokensDO extends DurableObject<Bindings> {
     const now = Math.floor(Date.now() / 1000);
     let grant = this.cache.get(tokenHash);
     if (!grant) {
-      const row = this.ctx.storage.sql.exec<TokenRow>('SELECT tenant_id, scopes, expires_at FROM tokens WHERE token_hash = ?', tokenHash).toArray()[0];
-      if (!row) return null;
-      grant = { clientId, tenantId: row.tenant_id, scopes: row.scopes.split(' ').filter(Boolean), expiresAt: row.expires_at };
+      const stored = this.store.find(tokenHash);
+      if (!stored) return null;
+      grant = { clientId, ...stored };
       this.remember(tokenHash, grant);
     }
     return grant.expiresAt > now ? grant : null;
@@ -80,21 +71,18 @@ export class AccessTokensDO extends DurableObject<Bindings> {
   revoke(at: string): void {
     this.revokedFlag = true;
     this.cache.clear();
-    this.ctx.storage.sql.exec('DELETE FROM tokens');
-    this.ctx.storage.sql.exec('DELETE FROM client');
-    this.ctx.storage.sql.exec('INSERT INTO client (revoked_at) VALUES (?)', at);
+    this.store.revoke(at);
   }
 
   /** How many stored tokens are live (tests and operators' curiosity; never the tokens themselves). */
   liveTokens(): number {
-    return this.ctx.storage.sql.exec<{ n: number }>('SELECT COUNT(*) AS n FROM tokens WHERE expires_at > ?', Math.floor(Date.now() / 1000)).one().n;
+    return this.store.countLive(Math.floor(Date.now() / 1000));
   }
 
   override async alarm(): Promise<void> {
     const now = Math.floor(Date.now() / 1000);
-    this.ctx.storage.sql.exec('DELETE FROM tokens WHERE expires_at <= ?', now);
+    const next = this.store.dropExpired(now);
     for (const [hash, grant] of this.cache) if (grant.expiresAt <= now) this.cache.delete(hash);
-    const next = this.ctx.storage.sql.exec<{ at: number | null }>('SELECT MAX(expires_at) AS at FROM tokens').one().at;
     if (next !== null) await this.ctx.storage.setAlarm((next + 60) * 1000);
   }
 

@@ -4,13 +4,14 @@ import type { Bindings } from '../env';
 import type { OperationStatus } from '../domain/operation-state';
 import type { OperationView } from '../schemas/operations';
 import type { Caller, DoResult, FinalState, FinishInput, FinishView, OperationSnapshot, RpScope, SdkStartView } from '../domain/operation';
-import { withoutIntent } from '../domain/operation';
+import { ShardStore } from '../storage/shard-store';
 import { Operation } from './operation-machine';
 import type { OperationHost } from './operation-machine';
 
 // Where routes and tests import them from today.
 export type { Caller, DoResult, FinishInput, OperationSnapshot, RpScope, SdkStartView } from '../domain/operation';
 export { boundOf, finishDigestOf } from '../domain/operation';
+export { changingPart, fixedPart, snapshotOfRow } from '../storage/shard-store';
 
 /**
  * How many OperationDO shards hold the operations. Fixed: an operation's shard is a function of its
@@ -56,45 +57,6 @@ const MAX_CACHED = 2000;
 /** An alarm that could not settle an operation (it was finishing) looks at it again this much later. */
 const RETRY_MS = 5000;
 
-interface StoredRow extends Record<string, SqlStorageValue> {
-  state: string;
-  fixed: string | null;
-  intent: string | null;
-}
-
-/**
- * What of an operation changes after begin (the state machine's saves: sdkStart's status and registrationRp, the
- * final state of finalise/reconcile). Everything else — rp, policy, credentials, devices, the transaction or
- * document and its content, challenge, token hash, expiry — is fixed at begin. A new field that changes after
- * begin must be listed here, or its change is lost on the next load.
- */
-const CHANGING = ['status', 'registrationRp', 'completedAt', 'result', 'failure', 'finishDigest'] as const satisfies readonly (keyof OperationSnapshot)[];
-const CHANGING_KEYS: ReadonlySet<string> = new Set(CHANGING);
-
-/** The changing part of a snapshot: the small JSON rewritten on every save (`ops.state`). */
-export function changingPart(op: OperationSnapshot): Partial<OperationSnapshot> {
-  const part: Record<string, unknown> = {};
-  for (const key of CHANGING) if (op[key] !== undefined) part[key] = op[key];
-  return part as Partial<OperationSnapshot>;
-}
-
-/** The fixed part (`ops.fixed`): written once, when the row is created (or a row of the old layout is migrated). */
-export function fixedPart(op: OperationSnapshot): Omit<OperationSnapshot, (typeof CHANGING)[number] | 'intent'> {
-  const part: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(op)) if (!CHANGING_KEYS.has(key) && key !== 'intent') part[key] = value;
-  return part as Omit<OperationSnapshot, (typeof CHANGING)[number] | 'intent'>;
-}
-
-/**
- * A stored row read back: the fixed part with the changing part over it, and the intent column over both.
- * A row of the old layout (fixed NULL, as shards wrote before the split) holds the whole snapshot in `state`.
- */
-export function snapshotOfRow(row: { state: string; fixed: string | null; intent: string | null }): OperationSnapshot {
-  const state = JSON.parse(row.state) as OperationSnapshot;
-  const op = row.fixed === null ? state : ({ ...(JSON.parse(row.fixed) as object), ...state } as OperationSnapshot);
-  return row.intent ? { ...op, intent: JSON.parse(row.intent) as FinalState } : op;
-}
-
 /**
  * A shard: the Durable Object that hosts many operations. State is one row per operation in the
  * object's SQLite (`ops`), with `due_at` = the operation's next timer; the object's single alarm is
@@ -106,18 +68,12 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
   private readonly answered = new Set<string>();
   /** The alarm as last set or seen (null: none). */
   private alarmAt: number | null = null;
+  private readonly store: ShardStore;
 
   constructor(ctx: DurableObjectState, env: Bindings) {
     // bench/worker subclasses this with counting bindings; production passes its own straight through.
     super(ctx, env);
-    // state: the changing part (JSON); fixed: the part fixed at begin (JSON, NULL in rows of the old layout,
-    // whose state holds the whole snapshot); intent: the crash-safety intent (see writeIntent).
-    ctx.storage.sql.exec('CREATE TABLE IF NOT EXISTS ops (id TEXT PRIMARY KEY, state TEXT NOT NULL, due_at INTEGER NOT NULL, intent TEXT, fixed TEXT)');
-    ctx.storage.sql.exec('CREATE INDEX IF NOT EXISTS ops_due ON ops (due_at)');
-    // The intent and fixed columns came later: shards created before them get them on their next start.
-    const columns = ctx.storage.sql.exec<{ name: string }>('PRAGMA table_info(ops)').toArray();
-    if (!columns.some((c) => c.name === 'intent')) ctx.storage.sql.exec('ALTER TABLE ops ADD COLUMN intent TEXT');
-    if (!columns.some((c) => c.name === 'fixed')) ctx.storage.sql.exec('ALTER TABLE ops ADD COLUMN fixed TEXT');
+    this.store = new ShardStore(ctx.storage.sql);
     void ctx.blockConcurrencyWhile(async () => {
       this.alarmAt = await ctx.storage.getAlarm();
     });
@@ -153,31 +109,20 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
   }
 
   read(operationId: string): OperationSnapshot | null {
-    const row = this.ctx.storage.sql.exec<StoredRow>('SELECT state, fixed, intent FROM ops WHERE id = ?', operationId).toArray()[0];
-    return row ? snapshotOfRow(row) : null;
+    return this.store.read(operationId);
   }
 
   writeIntent(operationId: string, intent: FinalState): void {
-    this.ctx.storage.sql.exec('UPDATE ops SET intent = ?2 WHERE id = ?1', operationId, JSON.stringify(intent));
+    this.store.writeIntent(operationId, intent);
   }
 
-  /**
-   * Saves the operation and clears its intent. A row that has its fixed part gets only the changing part
-   * rewritten (a few hundred bytes, not the credentials, devices and document again); a new row, or one of
-   * the old layout (fixed NULL), is written whole, split, once.
-   */
+  /** Saves the operation and clears its intent (storage/shard-store.ts: only the changing part once the row exists). */
   write(operationId: string, op: OperationSnapshot): void {
-    const state = JSON.stringify(changingPart(op));
-    const updated = this.ctx.storage.sql.exec('UPDATE ops SET state = ?2, intent = NULL WHERE id = ?1 AND fixed IS NOT NULL RETURNING id', operationId, state).toArray();
-    if (updated.length > 0) return;
-    this.ctx.storage.sql.exec(
-      'INSERT INTO ops (id, state, fixed, due_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET state = excluded.state, fixed = excluded.fixed, intent = NULL',
-      operationId, state, JSON.stringify(fixedPart(withoutIntent(op))), Date.parse(op.expiresAt),
-    );
+    this.store.write(operationId, op);
   }
 
   async schedule(operationId: string, at: number): Promise<void> {
-    this.ctx.storage.sql.exec('UPDATE ops SET due_at = ?2 WHERE id = ?1', operationId, at);
+    this.store.setDue(operationId, at);
     if (this.alarmAt === null || at < this.alarmAt) {
       this.alarmAt = at;
       await this.ctx.storage.setAlarm(at);
@@ -185,24 +130,23 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
   }
 
   forget(operationId: string): void {
-    this.ctx.storage.sql.exec('DELETE FROM ops WHERE id = ?', operationId);
+    this.store.delete(operationId);
     this.operations.delete(operationId);
   }
 
   override async alarm(): Promise<void> {
     this.alarmAt = null;
     const now = Date.now();
-    const due = this.ctx.storage.sql.exec<{ id: string }>('SELECT id FROM ops WHERE due_at <= ? ORDER BY due_at LIMIT 500', now).toArray();
-    for (const { id } of due) {
+    for (const id of this.store.due(now, 500)) {
       try {
         await this.run(id, (op) => op.alarm());
       } catch (error) {
         console.error(JSON.stringify({ msg: 'operation alarm failed', operationId: id, error: error instanceof Error ? error.message : String(error) }));
       }
       // Whatever did not move its timer (a finish in flight, a failure above) is looked at again soon.
-      this.ctx.storage.sql.exec('UPDATE ops SET due_at = ?2 WHERE id = ?1 AND due_at <= ?3', id, now + RETRY_MS, now);
+      this.store.postponeIfStillDue(id, now, now + RETRY_MS);
     }
-    const next = this.ctx.storage.sql.exec<{ at: number | null }>('SELECT MIN(due_at) AS at FROM ops').one().at;
+    const next = this.store.earliestDue();
     if (next !== null && (this.alarmAt === null || next < this.alarmAt)) {
       this.alarmAt = next;
       await this.ctx.storage.setAlarm(next);

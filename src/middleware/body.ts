@@ -1,7 +1,7 @@
 // Guards request bodies before any handler runs: size limit, JSON-only Content-Type, parseable JSON.
 // The body is read once, here: its bytes and text go into Hono's body cache (c.req.bodyCache), and
-// c.req.json() answers with the value parsed here, so the route's validator, the idempotency hash and
-// the SDK handlers reuse them instead of cloning the request or parsing it again.
+// c.req.json() answers with the value parsed here, so the routes' validators and the idempotency hash
+// reuse them instead of cloning the request or parsing it again.
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../env';
@@ -101,19 +101,10 @@ export const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
   }
   // Hono's cache: text() (the idempotency hash) is served from here; json() would parse that text
   // again, so this request's json() answers with the value parsed above. Only the route's validator
-  // (zod builds its own output) and jsonObject below read it; neither changes it.
+  // reads it (zod builds its own output), so nothing changes it.
   cacheOf(c).text = Promise.resolve(text);
   const parsed = Promise.resolve(value);
   c.req.json = <T>() => parsed as Promise<T>;
   return next();
 });
 
-/**
- * The body of a plain-JSON SDK call (after jsonBody): the value jsonBody parsed, `{}` for an empty
- * body; 400 VALIDATION_FAILED unless it is a JSON object.
- */
-export async function jsonObject(c: Context<AppEnv>): Promise<Record<string, unknown>> {
-  const value = (await c.req.json()) as unknown;
-  if (!value || typeof value !== 'object' || Array.isArray(value)) throw new ApiError('VALIDATION_FAILED', 'The body must be a JSON object.');
-  return value as Record<string, unknown>;
-}

@@ -5,6 +5,7 @@ import type { AppEnv } from '../env';
 import { ApiError } from '../errors';
 import { isId } from '../domain/ids';
 import { getDeviceById } from '../storage/devices';
+import { consumeJti } from '../storage/proof-jtis';
 import { proofTargetUrl } from './origin';
 import type { Device } from '../storage/devices';
 
@@ -53,11 +54,8 @@ export async function verifyDeviceProof(db: D1Database, input: { proof: string; 
   if (typeof claims.iat !== 'number' || claims.iat > input.now + FUTURE_SKEW_S || claims.iat < input.now - PROOF_LIFETIME_S) refuse('The device proof is stale.');
   if (typeof claims.jti !== 'string' || claims.jti.length < 16 || claims.jti.length > 128) refuse('The device proof needs a unique jti.');
   // Each jti once: the primary key refuses a replay.
-  const stored = await db.batch([
-    db.prepare('INSERT OR IGNORE INTO device_proof_jtis (jti, device_id, expires_at) VALUES (?1, ?2, ?3)').bind(`${device.id}:${claims.jti}`, device.id, input.now + PROOF_LIFETIME_S + FUTURE_SKEW_S),
-    db.prepare('DELETE FROM device_proof_jtis WHERE jti IN (SELECT jti FROM device_proof_jtis WHERE expires_at < ?1 LIMIT 20)').bind(input.now),
-  ]);
-  if ((stored[0]?.meta.changes ?? 0) === 0) refuse('The device proof was already used.');
+  const fresh = await consumeJti(db, { jti: `${device.id}:${claims.jti}`, deviceId: device.id, expiresAt: input.now + PROOF_LIFETIME_S + FUTURE_SKEW_S, now: input.now });
+  if (!fresh) refuse('The device proof was already used.');
   return device;
 }
 

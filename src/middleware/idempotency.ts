@@ -3,19 +3,11 @@ import { createMiddleware } from 'hono/factory';
 import type { AppEnv } from '../env';
 import { ApiError } from '../errors';
 import { hashSecret } from '../domain/secrets';
+import { claimIdempotencyKey, getIdempotencyKey, releaseIdempotencyKey, storeIdempotentResult } from '../storage/idempotency';
 
 const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
 const TTL_SECONDS = 24 * 3600;
 const REPLAYED_HEADERS = ['content-type', 'location'];
-
-interface KeyRow {
-  request_hash: string;
-  state: 'PROCESSING' | 'DONE';
-  status: number | null;
-  headers: string | null;
-  body: string | null;
-  created_at: number;
-}
 
 export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   const key = c.req.header('idempotency-key');
@@ -32,17 +24,10 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   const requestHash = await hashSecret(`${c.req.method} ${new URL(c.req.url).pathname}\n${body}`);
   const now = Math.floor(Date.now() / 1000);
 
-  const claimed = await db
-    .prepare(
-      `INSERT INTO idempotency_keys (client_id, key, request_hash, state, created_at) VALUES (?1, ?2, ?3, 'PROCESSING', ?4)
-       ON CONFLICT (client_id, key) DO UPDATE SET request_hash = excluded.request_hash, state = 'PROCESSING', status = NULL, headers = NULL, body = NULL, created_at = excluded.created_at
-       WHERE idempotency_keys.created_at < ?5`,
-    )
-    .bind(clientId, key, requestHash, now, now - TTL_SECONDS)
-    .run();
+  const claimed = await claimIdempotencyKey(db, { clientId, key, requestHash, now, staleBefore: now - TTL_SECONDS });
 
-  if (claimed.meta.changes === 0) {
-    const row = await db.prepare('SELECT * FROM idempotency_keys WHERE client_id = ?1 AND key = ?2').bind(clientId, key).first<KeyRow>();
+  if (!claimed) {
+    const row = await getIdempotencyKey(db, clientId, key);
     if (!row) throw new ApiError('IDEMPOTENCY_KEY_IN_USE', 'Retry the request.');
     if (row.request_hash !== requestHash) {
       throw new ApiError('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used with a different request.');
@@ -58,13 +43,13 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
   try {
     await next();
   } catch (error) {
-    await db.prepare('DELETE FROM idempotency_keys WHERE client_id = ?1 AND key = ?2').bind(clientId, key).run();
+    await releaseIdempotencyKey(db, clientId, key);
     throw error;
   }
   // Only a success is a result (Stripe: nothing is saved when validation fails). A refusal or a server
   // error frees the key, as a thrown error does above, so the client can retry or fix the request.
   if (!c.res.ok || c.error) {
-    await db.prepare('DELETE FROM idempotency_keys WHERE client_id = ?1 AND key = ?2').bind(clientId, key).run();
+    await releaseIdempotencyKey(db, clientId, key);
     return;
   }
   const stored = c.res.clone();
@@ -73,8 +58,5 @@ export const idempotent = createMiddleware<AppEnv>(async (c, next) => {
     const value = stored.headers.get(name);
     if (value !== null) headers[name] = value;
   }
-  await db
-    .prepare(`UPDATE idempotency_keys SET state = 'DONE', status = ?3, headers = ?4, body = ?5 WHERE client_id = ?1 AND key = ?2`)
-    .bind(clientId, key, stored.status, JSON.stringify(headers), await stored.text())
-    .run();
+  await storeIdempotentResult(db, { clientId, key, status: stored.status, headers: JSON.stringify(headers), body: await stored.text() });
 });

@@ -10,22 +10,12 @@ import { ApiError } from '../errors';
 import { isId } from '../domain/ids';
 import { requireAdmin } from '../middleware/auth';
 import { isLocalDevelopment, publicOriginOf } from '../middleware/origin';
+import { readDemoState, saveDemoStateOnce } from '../storage/demo-state';
+import type { DemoState } from '../storage/demo-state';
 
 /** The worker's own fetch: the demo backend reaches /admin, /oauth and /v1 through it, like any relying party would over HTTP. */
 export interface SelfFetch {
   fetch(request: Request, env: Bindings, executionCtx?: ExecutionContext): Response | Promise<Response>;
-}
-
-interface DemoState {
-  tenantId: string;
-  clientId: string;
-  clientSecret: string;
-}
-
-interface DemoStateRow {
-  tenant_id: string;
-  client_id: string;
-  client_secret: string;
 }
 
 const DEMO_NAME = 'Demo Bank';
@@ -122,14 +112,9 @@ export function demoRouter(api: SelfFetch): Hono<AppEnv> {
     return response.json<T>();
   }
 
-  async function readState(db: D1Database): Promise<DemoState | null> {
-    const row = await db.prepare('SELECT tenant_id, client_id, client_secret FROM demo_state WHERE id = 1').first<DemoStateRow>();
-    return row ? { tenantId: row.tenant_id, clientId: row.client_id, clientSecret: row.client_secret } : null;
-  }
-
   /** The demo tenant and its API client, created through the admin API on first use. */
   async function ensureState(c: Context<AppEnv>): Promise<{ state: DemoState; created: boolean }> {
-    const existing = await readState(c.env.DB);
+    const existing = await readDemoState(c.env.DB);
     if (existing) return { state: existing, created: false };
     const adminToken = c.env.ADMIN_TOKEN;
     if (!adminToken) throw new Error('demo: ADMIN_TOKEN is not configured (npm run dev writes it into .dev.vars)');
@@ -147,10 +132,8 @@ export function demoRouter(api: SelfFetch): Hono<AppEnv> {
     );
     const client = await expectOk<{ clientId: string; clientSecret: string }>(await admin(`/tenants/${tenant.id}/clients`, { name: 'demo backend' }), 'creating the demo client');
     // Two first calls at once: the first insert wins, the other tenant stays unused.
-    await c.env.DB.prepare('INSERT OR IGNORE INTO demo_state (id, tenant_id, client_id, client_secret, created_at) VALUES (1, ?1, ?2, ?3, ?4)')
-      .bind(tenant.id, client.clientId, client.clientSecret, new Date().toISOString())
-      .run();
-    const state = (await readState(c.env.DB))!;
+    await saveDemoStateOnce(c.env.DB, { tenantId: tenant.id, clientId: client.clientId, clientSecret: client.clientSecret }, new Date().toISOString());
+    const state = (await readDemoState(c.env.DB))!;
     return { state, created: state.tenantId === tenant.id };
   }
 

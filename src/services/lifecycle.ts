@@ -2,25 +2,16 @@
 import type { Bindings } from '../env';
 import type { User } from '../storage/users';
 import { operationStub } from '../durable-objects/operation';
-
-interface PendingRow {
-  id: string;
-}
+import { liveOperationIds } from '../storage/operations';
 
 /**
  * Cancels every live operation of the user, or those addressed to one device. A broadcast operation
  * survives a device lock: the other devices may still answer it, and the locked one is refused at finish.
  */
 export async function cancelLiveOperations(env: Bindings, scope: { tenantId: string; userId: string; deviceId?: string }, reason: string): Promise<number> {
-  const rows = await env.DB
-    .prepare(
-      `SELECT id FROM operations WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('PENDING','IN_PROGRESS')
-       AND (?3 IS NULL OR device_id = ?3)`,
-    )
-    .bind(scope.tenantId, scope.userId, scope.deviceId ?? null)
-    .all<PendingRow>();
-  await Promise.all(rows.results.map((row) => operationStub(env, row.id).cancel({ reason, tenantId: scope.tenantId })));
-  return rows.results.length;
+  const ids = await liveOperationIds(env.DB, scope);
+  await Promise.all(ids.map((id) => operationStub(env, id).cancel({ reason, tenantId: scope.tenantId })));
+  return ids.length;
 }
 
 export async function onUserBlocked(env: Bindings, user: User): Promise<void> {

@@ -12,12 +12,13 @@ import type { StartLimitRefusal, TenantPolicy } from '../domain/policy';
 import type { OperationView, StartOperationInput } from '../schemas/operations';
 import type { OperationSnapshot } from '../durable-objects/operation';
 import { boundOf, operationStub } from '../durable-objects/operation';
-import { toDevice, toStoredCredential, userCredentialsStatement, listUserDevicesStatement } from '../storage/devices';
+import { toDevice, toStoredCredential } from '../storage/devices';
 import type { CredentialRow, Device, DeviceRow } from '../storage/devices';
+import { insertOperationStatement, priorOperationRead, START_PRECONDITIONS, startRulePreconditions, startTenantRead, startUserReadFrom, startUserReads } from '../storage/operation-start';
+import type { PriorOperationRow, StartTenantRow, StartUserRow } from '../storage/operation-start';
 import type { StoredCredential } from '../domain/webauthn';
 import type { AuditEntry } from '../storage/audit';
-import { failedPrecondition, precondition } from '../storage/precondition';
-import type { PreconditionName } from '../storage/precondition';
+import { failedPrecondition } from '../storage/precondition';
 import { commitWithAudit } from '../storage/audit';
 import { limitHitBy, readStartLoad, startLimitGuardStatements, startLoadFrom, startLoadStatement } from '../storage/operation-limits';
 import type { StartScope } from '../storage/operation-limits';
@@ -44,24 +45,8 @@ function numberMatchChoices(correct: string): string[] {
   return [...choices].sort(() => (crypto.getRandomValues(new Uint8Array(1))[0]! & 1 ? 1 : -1));
 }
 
-interface TenantRow {
-  rp_id: string;
-  rp_name: string;
-  origins: string;
-  policy: string;
-}
-
-interface UserRow {
-  status: string;
-  external_ref: string | null;
-}
-
-interface PriorRow {
-  type: string;
-  status: string;
-  user_id: string;
-  completed_at: string | null;
-}
+type TenantRow = StartTenantRow;
+type UserRow = StartUserRow;
 
 /** What a start reads of D1: the tenant's relying party and policy, the user, their devices and credentials. */
 interface StartRead {
@@ -70,7 +55,7 @@ interface StartRead {
   devices: DeviceRow[];
   credentials: CredentialRow[];
   /** The operation a REGISTRATION's authorisedBy names. */
-  prior: PriorRow | undefined;
+  prior: PriorOperationRow | undefined;
 }
 
 /** What the rules allow: the policy, the lifetime, and which credentials and devices may answer. */
@@ -102,12 +87,6 @@ function rememberTenant(tenantId: string, tenant: TenantRow): void {
   rememberedTenants.set(tenantId, tenant);
 }
 
-/** The preconditions whose failure sends a one-batch start to the careful path (which then gives the exact answer). */
-const ONE_BATCH_PRECONDITIONS = new Set<PreconditionName>([
-  'tenantUnchanged', 'userActive', 'deviceActive', 'anyActiveDevice',
-  'maxLiveOperationsPerUser', 'maxLiveOperationsPerDevice', 'maxStartsPerUserPerMinute',
-]);
-
 /** Starts an operation for a validated request; throws ApiError (nothing written) on every refusal. */
 export async function startOperation(env: Bindings, auth: Starter, input: StartOperationInput, origin: RequestOrigin): Promise<StartedOperation> {
   if (!isId(input.userId, 'usr')) throw new ApiError('USER_NOT_FOUND', `No user ${input.userId}.`);
@@ -134,18 +113,9 @@ async function startInOneBatch(env: Bindings, auth: Starter, input: StartOperati
   // Refused before anything is written: an operation that could never sign its result is not started.
   await requireKeySet(env, 'SIGNING_KEYS', { generate: origin.localDevelopment });
   const draft = await draftOf(input, now, ttl.seconds);
-  const reads = [
-    db.prepare('SELECT status, external_ref FROM users WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, input.userId),
-    listUserDevicesStatement(db, tenantId, input.userId),
-    userCredentialsStatement(db, tenantId, input.userId),
-  ];
+  const reads = startUserReads(db, tenantId, input.userId);
   const statements = [
-    precondition(db, 'tenantUnchanged', 'EXISTS (SELECT 1 FROM tenants WHERE id = ?1 AND rp_id = ?2 AND rp_name = ?3 AND origins = ?4 AND policy = ?5)',
-      tenantId, tenant.rp_id, tenant.rp_name, tenant.origins, tenant.policy),
-    precondition(db, 'userActive', "EXISTS (SELECT 1 FROM users WHERE tenant_id = ?1 AND id = ?2 AND status = 'ACTIVE')", tenantId, input.userId),
-    input.deviceId !== undefined
-      ? precondition(db, 'deviceActive', "EXISTS (SELECT 1 FROM devices WHERE tenant_id = ?1 AND user_id = ?2 AND id = ?3 AND status = 'ACTIVE')", tenantId, input.userId, input.deviceId)
-      : precondition(db, 'anyActiveDevice', "EXISTS (SELECT 1 FROM devices WHERE tenant_id = ?1 AND user_id = ?2 AND status = 'ACTIVE')", tenantId, input.userId),
+    ...startRulePreconditions(db, { tenantId, tenant, userId: input.userId, deviceId: input.deviceId }),
     ...startLimitGuardStatements(db, scope, policy),
     insertStatement(db, auth, input, draft),
     ...reads,
@@ -156,19 +126,13 @@ async function startInOneBatch(env: Bindings, auth: Starter, input: StartOperati
     results = await commitWithAudit(db, tenantId, statements, [startedEntry(auth, input, draft.id)], draft.createdAt);
   } catch (error) {
     const failed = failedPrecondition(error);
-    if (failed && ONE_BATCH_PRECONDITIONS.has(failed)) {
+    if (failed && START_PRECONDITIONS.has(failed)) {
       if (failed === 'tenantUnchanged') rememberedTenants.delete(tenantId);
       return null;
     }
     throw error;
   }
-  const read: StartRead = {
-    tenant,
-    user: results[readsAt]?.results[0] as UserRow | undefined,
-    devices: (results[readsAt + 1]?.results ?? []) as unknown as DeviceRow[],
-    credentials: (results[readsAt + 2]?.results ?? []) as unknown as CredentialRow[],
-    prior: undefined,
-  };
+  const read: StartRead = { tenant, ...startUserReadFrom(results.slice(readsAt)), prior: undefined };
   // The preconditions held in this transaction, so the rules admit what they read; should they not, the row is an
   // orphan the maintenance job expires, and the caller gets the rule's error.
   return begin(env, auth, input, origin, draft, admit(input, read));
@@ -181,20 +145,16 @@ async function startCarefully(env: Bindings, auth: Starter, input: StartOperatio
   const authorisedBy = input.type === 'REGISTRATION' ? input.authorisedBy : undefined;
   const now = new Date();
   const scope = limitScopeOf(auth, input, now);
-  const [tenantRes, userRes, devicesRes, credsRes, authRes, loadRes] = await db.batch([
-    db.prepare('SELECT rp_id, rp_name, origins, policy FROM tenants WHERE id = ?1').bind(tenantId),
-    db.prepare('SELECT status, external_ref FROM users WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, input.userId),
-    listUserDevicesStatement(db, tenantId, input.userId),
-    userCredentialsStatement(db, tenantId, input.userId),
-    db.prepare('SELECT type, status, user_id, completed_at FROM operations WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, authorisedBy ?? ''),
+  const [tenantRes, authRes, loadRes, ...userReads] = await db.batch([
+    startTenantRead(db, tenantId),
+    priorOperationRead(db, tenantId, authorisedBy),
     startLoadStatement(db, scope),
+    ...startUserReads(db, tenantId, input.userId),
   ]);
   const read: StartRead = {
     tenant: tenantRes?.results[0] as TenantRow | undefined,
-    user: userRes?.results[0] as UserRow | undefined,
-    devices: (devicesRes?.results ?? []) as unknown as DeviceRow[],
-    credentials: (credsRes?.results ?? []) as unknown as CredentialRow[],
-    prior: authRes?.results[0] as PriorRow | undefined,
+    ...startUserReadFrom(userReads),
+    prior: authRes?.results[0] as PriorOperationRow | undefined,
   };
   if (read.tenant) rememberTenant(tenantId, read.tenant);
   const admitted = admit(input, read);
@@ -297,9 +257,10 @@ function insertStatement(db: D1Database, auth: Starter, input: StartOperationInp
     ...(echo.transactions ? { transactions: echo.transactions, total: echo.total } : {}),
     ...(echo.document ? { document: echo.document } : {}),
   };
-  return db
-    .prepare('INSERT INTO operations (id, tenant_id, user_id, device_id, type, status, created_at, expires_at, summary) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)')
-    .bind(draft.id, auth.tenantId, input.userId, input.deviceId ?? null, input.type, 'PENDING', draft.createdAt, draft.expiresAt, JSON.stringify(summary));
+  return insertOperationStatement(db, {
+    id: draft.id, tenantId: auth.tenantId, userId: input.userId, deviceId: input.deviceId ?? null, type: input.type,
+    createdAt: draft.createdAt, expiresAt: draft.expiresAt, summary,
+  });
 }
 
 function startedEntry(auth: Starter, input: StartOperationInput, id: string): AuditEntry {

@@ -156,6 +156,12 @@ export function setDeviceStatusStatement(db: D1Database, deviceId: string, chang
     .bind(deviceId, change.status, change.lockReason, change.at, change.resetFailures ? 1 : 0);
 }
 
+/** Ids of a user's devices that are not DEACTIVATED (what deactivating the user must deactivate too). */
+export async function undeactivatedDeviceIds(db: D1Database, tenantId: string, userId: string): Promise<string[]> {
+  const rows = await db.prepare(`SELECT id FROM devices WHERE tenant_id = ?1 AND user_id = ?2 AND status != 'DEACTIVATED'`).bind(tenantId, userId).all<{ id: string }>();
+  return rows.results.map((row) => row.id);
+}
+
 export function renameDeviceStatement(db: D1Database, deviceId: string, name: string, at: string): D1PreparedStatement {
   return db.prepare('UPDATE devices SET name = ?2, updated_at = ?3 WHERE id = ?1').bind(deviceId, name, at);
 }

@@ -1,4 +1,5 @@
-// D1 queries on the operations history table that the Durable Object's crash recovery relies on.
+// D1 queries on the operations history table: what crash recovery reconciles with, what the API shows once a
+// shard has forgotten an operation, and which operations a device or a cascade must reach.
 import type { OperationStatus } from '../domain/operation-state';
 
 /** What D1 recorded of an operation's end: the truth a shard reconciles its own copy with. */
@@ -26,4 +27,56 @@ export function outcomeFrom(result: D1Result | undefined): OperationOutcome | nu
 export async function readOperationOutcome(db: D1Database, operationId: string): Promise<OperationOutcome | null> {
   const row = await readOperationOutcomeStatement(db, operationId).first<OutcomeRow>();
   return row ? { status: row.status, completedAt: row.completed_at, failureCode: row.failure_code } : null;
+}
+
+/** One row of the operations history as D1 keeps it (the view is routes/v1/operations.ts `historyView`). */
+export interface HistoryRow {
+  id: string;
+  tenant_id: string;
+  user_id: string;
+  device_id: string | null;
+  type: 'REGISTRATION' | 'AUTHENTICATION' | 'AUTHORISATION' | 'SIGNATURE';
+  status: OperationStatus;
+  created_at: string;
+  expires_at: string;
+  completed_at: string | null;
+  failure_code: string | null;
+  summary: string | null;
+}
+
+export async function getHistoryRow(db: D1Database, tenantId: string, operationId: string): Promise<HistoryRow | null> {
+  return db.prepare('SELECT * FROM operations WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, operationId).first<HistoryRow>();
+}
+
+/** A device's operations newest first, ids below `before` (or all), `limit` rows. */
+export async function listDeviceHistory(db: D1Database, input: { tenantId: string; deviceId: string; before: string | null; limit: number }): Promise<HistoryRow[]> {
+  const rows = await db
+    .prepare('SELECT * FROM operations WHERE tenant_id = ?1 AND device_id = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4')
+    .bind(input.tenantId, input.deviceId, input.before ?? '~', input.limit)
+    .all<HistoryRow>();
+  return rows.results;
+}
+
+/** Ids of the PENDING operations a device may answer (addressed to it or broadcast), newest first, at most 50. */
+export async function pendingOperationIdsForDevice(db: D1Database, input: { tenantId: string; userId: string; deviceId: string; now: string }): Promise<string[]> {
+  const rows = await db
+    .prepare(
+      `SELECT id FROM operations WHERE tenant_id = ?1 AND user_id = ?2 AND status = 'PENDING' AND type != 'REGISTRATION'
+       AND (device_id IS NULL OR device_id = ?3) AND expires_at > ?4 ORDER BY id DESC LIMIT 50`,
+    )
+    .bind(input.tenantId, input.userId, input.deviceId, input.now)
+    .all<{ id: string }>();
+  return rows.results.map((row) => row.id);
+}
+
+/** Ids of a user's live (PENDING or IN_PROGRESS) operations, or only those addressed to one device. */
+export async function liveOperationIds(db: D1Database, scope: { tenantId: string; userId: string; deviceId?: string }): Promise<string[]> {
+  const rows = await db
+    .prepare(
+      `SELECT id FROM operations WHERE tenant_id = ?1 AND user_id = ?2 AND status IN ('PENDING','IN_PROGRESS')
+       AND (?3 IS NULL OR device_id = ?3)`,
+    )
+    .bind(scope.tenantId, scope.userId, scope.deviceId ?? null)
+    .all<{ id: string }>();
+  return rows.results.map((row) => row.id);
 }

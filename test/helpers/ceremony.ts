@@ -13,6 +13,8 @@ export const RP_ID = 'localhost';
 export interface StartedOperation {
   id: string;
   status: string;
+  createdAt: string;
+  expiresAt: string;
   sdk: { token: string; url: string };
   [key: string]: unknown;
 }

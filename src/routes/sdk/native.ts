@@ -13,6 +13,7 @@ import { decryptEnvelope, isJoseMediaType, JOSE_MEDIA_TYPE, MAX_AGE_S, sealReply
 import type { Caller, DoResult, FinishInput, SdkStartView } from '../../durable-objects/operation';
 import { boundedBody } from '../../middleware/body';
 import { getDeviceById } from '../../storage/devices';
+import { consumeJti } from '../../storage/proof-jtis';
 import { unwrap } from '../v1/operations';
 import { operationStub } from '../../durable-objects/operation';
 
@@ -30,14 +31,9 @@ function accepted<T>(checked: Checked<T>, now: number): T {
 }
 
 /** Each jti once per signer, remembered while an envelope carrying it could still be accepted. */
-async function consumeJti(db: D1Database, input: { scope: string; jti: string; iat: number; now: number }): Promise<void> {
-  const stored = await db.batch([
-    db
-      .prepare('INSERT OR IGNORE INTO device_proof_jtis (jti, device_id, expires_at) VALUES (?1, ?2, ?3)')
-      .bind(`${input.scope}:${input.jti}`, input.scope, input.iat + MAX_AGE_S + 1),
-    db.prepare('DELETE FROM device_proof_jtis WHERE jti IN (SELECT jti FROM device_proof_jtis WHERE expires_at < ?1 LIMIT 20)').bind(input.now),
-  ]);
-  if ((stored[0]?.meta.changes ?? 0) === 0) throw new ApiError('ENVELOPE_REPLAYED', 'This envelope (its jti) was already used.');
+async function consumeEnvelopeJti(db: D1Database, input: { scope: string; jti: string; iat: number; now: number }): Promise<void> {
+  const fresh = await consumeJti(db, { jti: `${input.scope}:${input.jti}`, deviceId: input.scope, expiresAt: input.iat + MAX_AGE_S + 1, now: input.now });
+  if (!fresh) throw new ApiError('ENVELOPE_REPLAYED', 'This envelope (its jti) was already used.');
 }
 
 /**
@@ -77,7 +73,7 @@ export async function nativeCall(c: Context<AppEnv>, action: NativeAction): Prom
     caller = { kind: 'sdk', tokenHash };
     scope = `jkt:${await calculateJwkThumbprint(key as Parameters<typeof calculateJwkThumbprint>[0], 'sha256')}`;
   }
-  await consumeJti(c.env.DB, { scope, jti: claims.jti, iat: claims.iat, now });
+  await consumeEnvelopeJti(c.env.DB, { scope, jti: claims.jti, iat: claims.iat, now });
 
   const stub = operationStub(c.env, id);
   let reply: Record<string, unknown>;

@@ -1,6 +1,9 @@
-// OpenAPI entries for /sdk/v1: these routes also take application/jose envelopes, so they are plain Hono handlers documented here.
-import { z } from '@hono/zod-openapi';
+// The /sdk/v1 route definitions (createRoute, as in /v1): request schemas that validate the JSON calls, and the answers.
+// The operation calls also take application/jose envelopes (native apps); their route middleware hands those to the
+// native handler before any JSON validation runs (routes/sdk/operations.ts).
+import { createRoute, z } from '@hono/zod-openapi';
 import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../env';
 import { ProblemSchema } from '../../schemas/common';
 import { OperationSchema } from '../../schemas/operations';
@@ -32,14 +35,18 @@ const SdkOperation = z
   })
   .openapi('SdkOperation');
 
+/** The security scheme of the device's calls (the sdkToken scheme is registered in src/app.ts with the others). */
 export function registerSdkDocs(app: OpenAPIHono<AppEnv>): void {
-  const registry = app.openAPIRegistry;
-  registry.registerComponent('securitySchemes', 'deviceProof', {
+  app.openAPIRegistry.registerComponent('securitySchemes', 'deviceProof', {
     type: 'apiKey', in: 'header', name: 'Authorization',
     description: '`Device <JWS>`: ES256, typ device-proof+jwt, kid = device id; claims htm, htu, iat, jti (valid 60 s, each jti once)',
   });
-  registry.registerPath({
-    method: 'get', path: '/sdk/v1/config', tags: ['Device SDK'], operationId: 'getSdkConfig', summary: "A tenant's branding, rpId and E2E public key",
+}
+
+export const configRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
+  createRoute({
+    middleware,
+    method: 'get', path: '/config', tags: ['Device SDK'], operationId: 'getSdkConfig', summary: "A tenant's branding, rpId and E2E public key",
     description: 'Public (no credentials): what an app needs before it holds an operation — the name, logo and colour to show, the '
       + 'rpId its passkeys belong to, and the E2E public key native apps encrypt envelopes to (docs/native-protocol.md).',
     security: [],
@@ -59,8 +66,11 @@ export function registerSdkDocs(app: OpenAPIHono<AppEnv>): void {
       503: problem('E2E_KEYS_NOT_CONFIGURED: a deployed worker without E2E_KEYS'),
     },
   });
-  registry.registerPath({
-    method: 'post', path: '/sdk/v1/operations/{id}/start', tags: ['Device SDK'], operationId: 'startSdkOperation', security,
+
+export const startRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
+  createRoute({
+    middleware,
+    method: 'post', path: '/operations/{id}/start', tags: ['Device SDK'], operationId: 'startSdkOperation', security,
     summary: 'What the device shows, and the WebAuthn options (creation for REGISTRATION, request otherwise)',
     description: 'Moves the operation to IN_PROGRESS and returns what to show (context, transaction(s) and total, or the document '
       + 'with its content) and `publicKey`, the options `@simplewebauthn/browser` takes. Body `{ rpScope?: "tenant" | "service" }`: '
@@ -75,8 +85,11 @@ export function registerSdkDocs(app: OpenAPIHono<AppEnv>): void {
       503: problem('PUBLIC_URL_NOT_CONFIGURED: a service-scoped registration needs the service rpId'),
     },
   });
-  registry.registerPath({
-    method: 'post', path: '/sdk/v1/operations/{id}/finish', tags: ['Device SDK'], operationId: 'finishSdkOperation', security,
+
+export const finishRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
+  createRoute({
+    middleware,
+    method: 'post', path: '/operations/{id}/finish', tags: ['Device SDK'], operationId: 'finishSdkOperation', security,
     summary: 'The device’s answer: a WebAuthn credential (and at registration an optional device key binding)',
     description: 'Verifies the credential against the single-use challenge (user verification required; for AUTHORISATION and '
       + 'SIGNATURE the challenge binds what was shown) and, with number matching, the number the user picked. Success makes the '
@@ -90,7 +103,7 @@ export function registerSdkDocs(app: OpenAPIHono<AppEnv>): void {
           'application/json': {
             schema: z.strictObject({
               credential: z.record(z.string(), z.unknown()).openapi({ description: '@simplewebauthn/browser response JSON' }),
-              deviceKey: z.record(z.string(), z.string()).optional().openapi({ description: 'P-256 public JWK (registration)' }),
+              deviceKey: z.record(z.string(), z.unknown()).optional().openapi({ description: 'P-256 public JWK (registration)' }),
               deviceSignature: z.string().optional().openapi({ description: 'Compact ES256 JWS by deviceKey over { operationId, challenge }' }),
               numberMatch: z.string().optional(),
             }),
@@ -107,11 +120,14 @@ export function registerSdkDocs(app: OpenAPIHono<AppEnv>): void {
       503: problem('SIGNING_KEYS_NOT_CONFIGURED: a deployed worker without SIGNING_KEYS cannot sign the result token'),
     },
   });
-  registry.registerPath({
-    method: 'post', path: '/sdk/v1/operations/{id}/reject', tags: ['Device SDK'], operationId: 'rejectSdkOperation', security, summary: 'The user declines',
+
+export const rejectRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
+  createRoute({
+    middleware,
+    method: 'post', path: '/operations/{id}/reject', tags: ['Device SDK'], operationId: 'rejectSdkOperation', security, summary: 'The user declines',
     description: 'The operation becomes REJECTED (final) and an `operation.rejected` event is sent. Declining is not a failed attempt: '
       + 'the device’s failure counter is untouched.',
-    request: { params: opId, body: { required: false, content: { 'application/json': { schema: z.strictObject({}).openapi('RejectRequest') }, ...jose } } },
+    request: { params: opId, body: { required: false, content: { 'application/json': { schema: z.object({}).openapi('RejectRequest', { description: 'No fields; any given are ignored' }) }, ...jose } } },
     responses: {
       200: { description: 'Rejected', content: { 'application/json': { schema: z.object({ status: z.literal('REJECTED') }).openapi('RejectResult') } } },
       400: problem('MALFORMED_JSON; for envelopes ENVELOPE_MALFORMED, E2E_KEY_UNKNOWN, ENVELOPE_UNREADABLE'),
@@ -119,8 +135,11 @@ export function registerSdkDocs(app: OpenAPIHono<AppEnv>): void {
       409: problem('OPERATION_FINAL, OPERATION_CONFLICT'),
     },
   });
-  registry.registerPath({
-    method: 'get', path: '/sdk/v1/devices/me/operations', tags: ['Device SDK'], operationId: 'listMyPendingOperations', security: [{ deviceProof: [] }],
+
+export const pendingRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
+  createRoute({
+    middleware,
+    method: 'get', path: '/devices/me/operations', tags: ['Device SDK'], operationId: 'listMyPendingOperations', security: [{ deviceProof: [] }],
     summary: 'Pending operations for this device (broadcast ones included)',
     description: 'For the authenticator app: the live operations addressed to the device that signed the proof or broadcast to '
       + 'its user (at most 50, newest first; registrations never appear). The relying party’s number-match value is never included. A proof that '
@@ -139,4 +158,3 @@ export function registerSdkDocs(app: OpenAPIHono<AppEnv>): void {
       409: problem('DEVICE_LOCKED, DEVICE_NOT_ACTIVE'),
     },
   });
-}

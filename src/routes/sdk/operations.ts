@@ -1,6 +1,6 @@
 // /sdk/v1: what the web SDK, the authenticator app and native apps call to act on one operation.
-import { Hono } from 'hono';
-import type { Context } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { createRouter } from '../../env';
 import type { AppEnv } from '../../env';
 import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
@@ -10,14 +10,16 @@ import { unwrap } from '../v1/operations';
 import { operationStub } from '../../durable-objects/operation';
 import { verifyDeviceProof } from '../../middleware/device-proof';
 import { getTenant } from '../../storage/tenants';
+import { getDeviceById } from '../../storage/devices';
+import { pendingOperationIdsForDevice } from '../../storage/operations';
 import { e2ePublicKey } from '../../domain/e2e-keys';
 import { allowOriginForOperation, allowOriginForTenant, isLocalDevelopment, proofTargetUrl } from '../../middleware/origin';
 import { requireKeySet } from '../../services/keys';
 import { isJoseRequest, nativeCall, sealedForDeviceProof } from './native';
-// jsonBody (src/app.ts) read and parsed the body once; jsonObject reuses that value.
-import { jsonObject } from '../../middleware/body';
+import type { NativeAction } from './native';
+import { configRoute, finishRoute, pendingRoute, rejectRoute, startRoute } from './openapi';
 
-export const sdk = new Hono<AppEnv>();
+export const sdk = createRouter();
 
 /** The caller of an SDK call: the operation's sdk token, or a device proof of a bound device. */
 async function callerOf(c: Context<AppEnv>): Promise<Caller> {
@@ -48,17 +50,40 @@ async function operationCall(c: Context<AppEnv>): Promise<{ id: string; caller: 
   return { id, caller };
 }
 
-const FINISH_FIELDS = new Set(['credential', 'deviceKey', 'deviceSignature', 'numberMatch']);
+/** Native apps send the same call as an application/jose envelope (docs/native-protocol.md): answered before any JSON validation. */
+function nativeEnvelope(action: NativeAction): MiddlewareHandler<AppEnv> {
+  return async (c, next) => (isJoseRequest(c) ? nativeCall(c, action) : next());
+}
 
-sdk.get('/config', async (c) => {
-  const tenantId = c.req.query('tenant') ?? '';
+/** The caller and the operation, settled before the body's schema is checked (a forged token gets 401 whatever it sends). */
+const operationCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
+  c.set('sdkCall', await operationCall(c));
+  await next();
+};
+
+function sdkCallOf(c: Context<AppEnv>): { id: string; caller: Caller } {
+  const call = c.get('sdkCall');
+  if (!call) throw new Error('sdk route without operationCaller');
+  return call;
+}
+
+/**
+ * A 200 with the operation's (or the tenant's) own answer. Its type is the one domain/operation.ts gives it; the
+ * route's response schema documents that shape for readers of /openapi.json, more loosely than TypeScript states it.
+ */
+function answer(c: Context<AppEnv>, value: object): never {
+  return c.json(value, 200) as never;
+}
+
+sdk.openapi(configRoute([]), async (c) => {
+  const tenantId = c.req.valid('query').tenant;
   await allowOriginForTenant(c, tenantId);
   const tenant = isId(tenantId, 'ten') ? await getTenant(c.env.DB, tenantId) : null;
   if (!tenant) throw new ApiError('TENANT_NOT_FOUND', 'No such tenant.');
   // Every field of the contract or a 503 that names the missing key: never a config without its e2eKey.
   const e2eKey = await e2ePublicKey(await requireKeySet(c.env, 'E2E_KEYS', { generate: isLocalDevelopment(c) }));
   if (!e2eKey) throw new ApiError('E2E_KEYS_NOT_CONFIGURED', 'E2E_KEYS holds no key.');
-  return c.json({
+  return answer(c, {
     tenantId: tenant.id,
     branding: { name: tenant.branding.name ?? tenant.name, ...(tenant.branding.logoUrl ? { logoUrl: tenant.branding.logoUrl } : {}), ...(tenant.branding.primaryColor ? { primaryColor: tenant.branding.primaryColor } : {}) },
     rpId: tenant.rpId,
@@ -66,66 +91,42 @@ sdk.get('/config', async (c) => {
   });
 });
 
-sdk.post('/operations/:id/start', async (c) => {
-  // Native apps: the same call as an application/jose envelope (docs/native-protocol.md).
-  if (isJoseRequest(c)) return nativeCall(c, 'start');
-  const { id, caller } = await operationCall(c);
-  const body = await jsonObject(c);
-  const unknown = Object.keys(body).filter((k) => k !== 'rpScope');
-  if (unknown.length > 0 || (body.rpScope !== undefined && body.rpScope !== 'tenant' && body.rpScope !== 'service')) {
-    throw new ApiError('VALIDATION_FAILED', 'The start body takes only rpScope: "tenant" | "service".', {
-      invalidParams: unknown.length > 0 ? unknown.map((name) => ({ name, reason: 'unknown field' })) : [{ name: 'rpScope', reason: 'tenant or service' }],
-    });
-  }
+sdk.openapi(startRoute([nativeEnvelope('start'), operationCaller]), async (c) => {
+  const { id, caller } = sdkCallOf(c);
+  // The JSON flavour only (nativeEnvelope answered the other): the schema's object.
+  const { rpScope } = c.req.valid('json') as { rpScope?: RpScope };
   // rpScope "service": the white-label authenticator app registers passkeys for the service's own origin.
-  return c.json(unwrap(await operationStub(c.env, id).sdkStart({ caller, rpScope: body.rpScope as RpScope | undefined })));
+  return answer(c, unwrap(await operationStub(c.env, id).sdkStart({ caller, ...(rpScope ? { rpScope } : {}) })));
 });
 
-sdk.post('/operations/:id/finish', async (c) => {
-  if (isJoseRequest(c)) return nativeCall(c, 'finish');
-  const { id, caller } = await operationCall(c);
-  const body = await jsonObject(c);
-  const unknown = Object.keys(body).filter((k) => !FINISH_FIELDS.has(k));
-  if (unknown.length > 0) {
-    throw new ApiError('VALIDATION_FAILED', 'Unknown fields.', { invalidParams: unknown.map((name) => ({ name, reason: 'unknown field' })) });
-  }
-  if (typeof body.credential !== 'object' || body.credential === null) {
-    throw new ApiError('VALIDATION_FAILED', 'credential is required.', { invalidParams: [{ name: 'credential', reason: 'required object' }] });
-  }
-  if (body.numberMatch !== undefined && typeof body.numberMatch !== 'string') {
-    throw new ApiError('VALIDATION_FAILED', 'numberMatch is a string.', { invalidParams: [{ name: 'numberMatch', reason: 'must be a string' }] });
-  }
-  return c.json(unwrap(await operationStub(c.env, id).sdkFinish({ caller, body: body as FinishInput })));
+sdk.openapi(finishRoute([nativeEnvelope('finish'), operationCaller]), async (c) => {
+  const { id, caller } = sdkCallOf(c);
+  // The schema checked the shapes; the operation checks what they say (WebAuthn, the device key, the number).
+  return answer(c, unwrap(await operationStub(c.env, id).sdkFinish({ caller, body: c.req.valid('json') as FinishInput })));
 });
 
-sdk.post('/operations/:id/reject', async (c) => {
-  if (isJoseRequest(c)) return nativeCall(c, 'reject');
-  const { id, caller } = await operationCall(c);
-  await jsonObject(c);
-  return c.json(unwrap(await operationStub(c.env, id).sdkReject({ caller })));
+sdk.openapi(rejectRoute([nativeEnvelope('reject'), operationCaller]), async (c) => {
+  const { id, caller } = sdkCallOf(c);
+  return answer(c, unwrap(await operationStub(c.env, id).sdkReject({ caller })));
 });
 
-interface PendingRow {
-  id: string;
-}
-
-sdk.get('/devices/me/operations', async (c) => {
+/** The pending list is for a bound device only: its proof is checked before the query. */
+const deviceCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
   const caller = await callerOf(c);
   if (caller.kind !== 'device') throw new ApiError('UNAUTHENTICATED', 'This call needs a device proof.');
-  const status = c.req.query('status') ?? 'PENDING';
-  if (status !== 'PENDING') throw new ApiError('VALIDATION_FAILED', 'Only status=PENDING is supported.', { invalidParams: [{ name: 'status', reason: 'must be PENDING' }] });
-  const device = await c.env.DB.prepare('SELECT tenant_id, user_id FROM devices WHERE id = ?1').bind(caller.deviceId).first<{ tenant_id: string; user_id: string }>();
+  c.set('sdkCall', { id: '', caller });
+  await next();
+};
+
+sdk.openapi(pendingRoute([deviceCaller]), async (c) => {
+  const { caller } = sdkCallOf(c);
+  if (caller.kind !== 'device') throw new ApiError('UNAUTHENTICATED', 'This call needs a device proof.');
+  const device = await getDeviceById(c.env.DB, caller.deviceId);
   if (!device) throw new ApiError('UNAUTHENTICATED', 'Unknown device.');
-  await allowOriginForTenant(c, device.tenant_id);
-  const rows = await c.env.DB
-    .prepare(
-      `SELECT id FROM operations WHERE tenant_id = ?1 AND user_id = ?2 AND status = 'PENDING' AND type != 'REGISTRATION'
-       AND (device_id IS NULL OR device_id = ?3) AND expires_at > ?4 ORDER BY id DESC LIMIT 50`,
-    )
-    .bind(device.tenant_id, device.user_id, caller.deviceId, new Date().toISOString())
-    .all<PendingRow>();
-  const live = await Promise.all(rows.results.map((row) => operationStub(c.env, row.id).summary({ deviceId: caller.deviceId })));
+  await allowOriginForTenant(c, device.tenantId);
+  const ids = await pendingOperationIdsForDevice(c.env.DB, { tenantId: device.tenantId, userId: device.userId, deviceId: caller.deviceId, now: new Date().toISOString() });
+  const live = await Promise.all(ids.map((id) => operationStub(c.env, id).summary({ deviceId: caller.deviceId })));
   const list = { items: live.filter((op) => op !== null), nextCursor: null };
   // A native device's proof may carry a reply key: then the list (amounts, payees) goes out sealed to it.
-  return (await sealedForDeviceProof(c, list)) ?? c.json(list);
+  return ((await sealedForDeviceProof(c, list)) ?? answer(c, list)) as never;
 });

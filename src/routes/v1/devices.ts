@@ -12,6 +12,7 @@ import { getDevice, listUserDevices, renameDeviceStatement, setDeviceStatusState
 import { commitWithAudit } from '../../storage/audit';
 import { loadUser } from './users';
 import { historyView } from './operations';
+import { listDeviceHistory } from '../../storage/operations';
 import { cancelLiveOperations } from '../../services/lifecycle';
 import { deliverRecorded, prepareEvent } from '../../services/events';
 
@@ -164,11 +165,8 @@ devices.openapi(
     const device = await loadDevice(c.env.DB, tenantId, c.req.valid('param').deviceId);
     const q = c.req.valid('query');
     const before = decodeCursor(q.cursor, (k): k is string => typeof k === 'string' && isId(k, 'op'));
-    const rows = await c.env.DB
-      .prepare('SELECT * FROM operations WHERE tenant_id = ?1 AND device_id = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4')
-      // One row more than the page: it only proves a next page exists, so the last page says nextCursor null.
-      .bind(tenantId, device.id, before ?? '~', q.limit + 1)
-      .all<Parameters<typeof historyView>[0]>();
-    return c.json(pageAhead(rows.results.map(historyView), q.limit, (o) => o.id), 200);
+    // One row more than the page: it only proves a next page exists, so the last page says nextCursor null.
+    const rows = await listDeviceHistory(c.env.DB, { tenantId, deviceId: device.id, before: before ?? null, limit: q.limit + 1 });
+    return c.json(pageAhead(rows.map(historyView), q.limit, (o) => o.id), 200);
   },
 );

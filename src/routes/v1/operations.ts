@@ -12,6 +12,8 @@ import type { DoResult } from '../../durable-objects/operation';
 import { operationStub } from '../../durable-objects/operation';
 import { publicOriginOf } from '../../middleware/origin';
 import { startOperation } from '../../services/operation-start';
+import { getHistoryRow } from '../../storage/operations';
+import type { HistoryRow } from '../../storage/operations';
 
 export const operations = createRouter();
 operations.use('*', requireScope('operations'));
@@ -26,20 +28,6 @@ export function unwrap<T>(result: DoResult<T>): T {
   throw new ApiError(result.code, result.detail, result.extras ?? {});
 }
 
-
-interface HistoryRow {
-  id: string;
-  tenant_id: string;
-  user_id: string;
-  device_id: string | null;
-  type: OperationView['type'];
-  status: OperationView['status'];
-  created_at: string;
-  expires_at: string;
-  completed_at: string | null;
-  failure_code: string | null;
-  summary: string | null;
-}
 
 export function historyView(row: HistoryRow): OperationView {
   const summary = row.summary ? (JSON.parse(row.summary) as Partial<OperationView>) : {};
@@ -94,7 +82,7 @@ operations.openapi(
     const live = (await operationStub(c.env, operationId).status({ tenantId, waitSeconds: c.req.valid('query').wait })) as OperationView | null;
     if (live) return c.json(live, 200);
     // The object forgets a final operation after a day; the history row remains.
-    const row = await c.env.DB.prepare('SELECT * FROM operations WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, operationId).first<HistoryRow>();
+    const row = await getHistoryRow(c.env.DB, tenantId, operationId);
     if (!row) throw new ApiError('OPERATION_NOT_FOUND', `No operation ${operationId}.`);
     return c.json(historyView(row), 200);
   },

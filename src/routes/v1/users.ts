@@ -10,6 +10,7 @@ import { CreateUserSchema, LockSchema, EmptyActionSchema, PatchUserSchema, UserS
 import type { User } from '../../storage/users';
 import { eraseUserStatements, getUser, insertUserStatements, listUsers, patchUserStatements, setUserStatusStatement } from '../../storage/users';
 import { commitWithAudit } from '../../storage/audit';
+import { setDeviceStatusStatement, undeactivatedDeviceIds } from '../../storage/devices';
 import type { AuditEntry } from '../../storage/audit';
 import { deliverRecorded, prepareEvent } from '../../services/events';
 import { onUserBlocked } from '../../services/lifecycle';
@@ -226,10 +227,10 @@ async function changeUserStatus(
   // Deactivating the user deactivates each of its devices, each with its own audit entry and event.
   const deviceIds =
     change.status === 'DEACTIVATED'
-      ? (await db.prepare(`SELECT id FROM devices WHERE tenant_id = ?1 AND user_id = ?2 AND status != 'DEACTIVATED'`).bind(auth.tenantId, user.id).all<{ id: string }>()).results.map((r) => r.id)
+      ? await undeactivatedDeviceIds(db, auth.tenantId, user.id)
       : [];
   for (const deviceId of deviceIds) {
-    statements.push(db.prepare(`UPDATE devices SET status = 'DEACTIVATED', lock_reason = NULL, updated_at = ?2 WHERE id = ?1`).bind(deviceId, at));
+    statements.push(setDeviceStatusStatement(db, deviceId, { status: 'DEACTIVATED', lockReason: null, at, resetFailures: false }));
     audit.push({ actor: actor(auth.clientId), action: 'device.deactivated', targetType: 'device', targetId: deviceId, userId: user.id, data: { reason: 'USER_DEACTIVATED' } });
   }
   // Transactional outbox: each event is recorded in the batch of the change it reports (the sweeper delivers it if this request dies).
