@@ -974,6 +974,7 @@ export interface components {
             /** @example https://bank.example/custos/webhooks */
             url: string;
         };
+        /** @description No fields; any given are ignored */
         RejectRequest: Record<string, never>;
         RejectResult: {
             /** @enum {string} */
@@ -2202,7 +2203,7 @@ export interface operations {
                     };
                     /** @description P-256 public JWK (registration) */
                     deviceKey?: {
-                        [key: string]: string;
+                        [key: string]: unknown;
                     };
                     /** @description Compact ES256 JWS by deviceKey over { operationId, challenge } */
                     deviceSignature?: string;
