@@ -89,7 +89,3 @@ export async function userIdByExternalRef(db: D1Database, tenantId: string, exte
   return row?.id ?? null;
 }
 
-/** Requests whose collection window has closed are of no further use (the operation keeps its own history). */
-export function deleteExpiredCibaRequestsStatement(db: D1Database, beforeSeconds: number): D1PreparedStatement {
-  return db.prepare('DELETE FROM ciba_requests WHERE expires_at < ?1').bind(beforeSeconds);
-}
