@@ -158,7 +158,9 @@ tenants.openapi(
   createRoute({
     method: 'post', path: '/{tenantId}/clients', tags: ['Operators'], operationId: 'createApiClient', summary: 'Create an API client (the secret is shown only here)',
     description: 'OAuth client credentials for the relying party’s server, with the scopes given (default all four: users, devices, '
-      + 'operations, audit). The secret is stored only as a hash and shown only in this response.',
+      + 'operations, audit). The secret is stored only as a hash and shown only in this response. The optional `ciba` member sets how the '
+      + 'client takes part in OpenID Connect CIBA (docs/ciba.md): poll or ping (a ping endpoint obeys the webhook URL rules, else 400 '
+      + 'WEBHOOK_URL_REFUSED) and the public keys of its private_key_jwt assertions.',
     security: [{ adminToken: [] }],
     request: { params: tenantPath, body: { required: true, content: { 'application/json': { schema: CreateClientSchema } } } },
     responses: { 201: json(ClientWithSecretSchema, 'Created'), ...operatorErrors, ...notFound('TENANT_NOT_FOUND') },
