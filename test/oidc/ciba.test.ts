@@ -1,5 +1,5 @@
 // The CIBA front door in the workers pool: discovery, the poll and ping flows, every error code, and the security rules.
-import { env, SELF } from 'cloudflare:test';
+import { env, runDurableObjectAlarm, runInDurableObject, SELF } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createLocalJWKSet, decodeJwt, exportJWK, generateKeyPair, importJWK, jwtVerify, SignJWT } from 'jose';
 import type { JWK } from 'jose';
@@ -416,6 +416,31 @@ describe('CIBA ping mode', () => {
     expect(JSON.parse(notified!.body)).toEqual({ auth_req_id: answer.auth_req_id });
     const tokens = await token(ping, answer.auth_req_id);
     expect(tokens.status, await tokens.clone().text()).toBe(200);
+  });
+
+  it('a failed ping is retried with the webhook backoff, and the stored job is gone once it got through', async () => {
+    const s = await cibaSetup();
+    const receiver = Receiver.create();
+    await receiver.script([{ status: 503 }]);
+    const res = await adminFetch(`/admin/v1/tenants/${s.tenantId}/clients`, {
+      method: 'POST', json: { name: 'ping client', ciba: { backchannelTokenDeliveryMode: 'ping', backchannelClientNotificationEndpoint: receiver.url('/ciba') } },
+    });
+    const client = await res.json<ClientCredentials>();
+    const answer = await authorize({ ...s, client }, { client_notification_token: 'retry-token' });
+    const operationId = await operationOf(answer.auth_req_id);
+    // Nothing of the ping is in D1: the auth_req_id and the token live in the ping object only.
+    expect(JSON.stringify(await env.DB.prepare('SELECT * FROM ciba_requests WHERE operation_id = ?1').bind(operationId).first())).not.toContain('retry-token');
+    expect((await answerOnDevice(http, BASE_URL, s.device, operationId, 'approve')).status).toBe(200);
+    await receiver.waitForRequests(1);
+    const stub = env.CIBA_PINGS.get(env.CIBA_PINGS.idFromName(operationId));
+    const retryAt = await runInDurableObject(stub, (_instance, state) => state.storage.getAlarm());
+    // The first retry waits 5–10 s (equal jitter on 10 s), as a webhook's does.
+    expect(retryAt! - Date.now()).toBeGreaterThan(3_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const [first, second] = await receiver.waitForRequests(2);
+    expect(second!.body).toBe(first!.body);
+    expect(second!.headers.get('authorization')).toBe('Bearer retry-token');
+    expect(await runInDurableObject(stub, async (_instance, state) => [await state.storage.get('ping'), await state.storage.getAlarm()])).toEqual([undefined, null]);
   });
 
   it('a ping endpoint on a private host is refused at registration (webhook URL rules), nothing written', async () => {
