@@ -36,7 +36,7 @@ export default defineConfig({
   ],
   test: {
     include: ['test/**/*.test.ts'],
-    exclude: ['test/e2e/**', 'test/packages/**', 'test/crash/**', 'node_modules/**'],
+    exclude: ['test/e2e/**', 'test/packages/**', 'test/crash/**', 'test/ciba/**', 'node_modules/**'],
     setupFiles: ['./test/setup.ts'],
     testTimeout: 20_000,
   },

@@ -1,4 +1,4 @@
-// `npm test`: build, then every suite (workers runtime, web-sdk and @custos/node units, the pack check, the crash test, real-browser e2e), and one closing tally line.
+// `npm test`: build, then every suite (workers runtime, web-sdk and @custos/node units, the pack check, the crash test, the CIBA interop test, real-browser e2e), and one closing tally line.
 // `npm run test:unit` (`--unit`): the fast subset without packing or a browser: workers runtime, web-sdk and @custos/node units.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
@@ -17,6 +17,8 @@ const suites = [
   { name: 'packages', cwd: root, args: ['run', '-c', 'test/packages/vitest.packages.config.ts'] },
   // SIGKILLs a real `wrangler dev` (127.0.0.1:8792, receiver on 8795) mid-finish and checks D1, operations, audit and webhooks agree.
   { name: 'crash', cwd: root, args: ['run', '-c', 'test/crash/vitest.crash.config.ts'] },
+  // openid-client (a third-party OIDC library) against a real `wrangler dev` on 127.0.0.1:8793: discovery, CIBA poll and ping, a payment.
+  { name: 'ciba', cwd: root, args: ['run', '-c', 'test/ciba/vitest.ciba.config.ts'] },
   { name: 'e2e', cwd: root, args: ['run', '-c', 'test/e2e/vitest.e2e.config.ts'] },
 ];
 

@@ -8,6 +8,8 @@ import { jsonBody } from './middleware/body';
 import { tenants } from './routes/admin/tenants';
 import { webhooksAdmin } from './routes/admin/webhooks';
 import { oauth, registerOAuthDocs } from './routes/oauth';
+import { oidc } from './oidc/routes';
+import { registerOidcDocs } from './oidc/docs';
 import { users } from './routes/v1/users';
 import { audit } from './routes/v1/audit';
 import { operations } from './routes/v1/operations';
@@ -37,6 +39,8 @@ app.use('/admin/*', jsonBody);
 app.use('/sdk/*', (c, next) => (isJoseRequest(c) ? next() : jsonBody(c, next)));
 
 app.route('/oauth', oauth);
+// OpenID Connect CIBA, one issuer per tenant (docs/ciba.md): server to server, OAuth error JSON, no CORS.
+app.route('/oidc', oidc);
 app.route('/admin/v1/tenants', tenants);
 app.route('/admin/v1/tenants', webhooksAdmin);
 app.route('/v1/users', users);
@@ -68,6 +72,7 @@ app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', { type: '
 app.openAPIRegistry.registerComponent('securitySchemes', 'sdkToken', { type: 'http', scheme: 'bearer', description: 'sdk.token of one operation' });
 // Routes that are plain Hono handlers (other media types, other error shapes) are documented by hand.
 registerOAuthDocs(app);
+registerOidcDocs(app);
 registerSdkDocs(app);
 registerWellKnownDocs(app);
 

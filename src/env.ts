@@ -13,6 +13,8 @@ export interface Bindings {
   AUTH_THROTTLE: DurableObjectNamespace<import('./durable-objects/auth-throttle').AuthThrottleDO>;
   /** One AccessTokensDO per API client: its live access tokens (hashed) and whether it is revoked. */
   ACCESS_TOKENS: DurableObjectNamespace<import('./durable-objects/access-tokens').AccessTokensDO>;
+  /** One CibaPingDO per ping-mode CIBA request: waits for its operation to end, then notifies the client. */
+  CIBA_PINGS: DurableObjectNamespace<import('./durable-objects/ciba-ping').CibaPingDO>;
   ASSETS?: Fetcher;
   ADMIN_TOKEN?: string;
   /** The service's public origin: every URL and identifier it hands out. Required outside local development. */

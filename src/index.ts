@@ -8,6 +8,7 @@ export { WebhookDeliveryDO } from './durable-objects/webhook-delivery';
 export { AuthThrottleDO } from './durable-objects/auth-throttle';
 export { MaintenanceDO } from './durable-objects/maintenance';
 export { AccessTokensDO } from './durable-objects/access-tokens';
+export { CibaPingDO } from './durable-objects/ciba-ping';
 
 export default {
   fetch: app.fetch,

@@ -14,6 +14,7 @@ export const OPENAPI_INFO = {
 /** One tag per audience and resource, in the order a reader meets them. */
 export const OPENAPI_TAGS = [
   { name: 'OAuth', description: 'Access tokens for relying-party servers: OAuth 2.0 client credentials.' },
+  { name: 'OpenID Connect CIBA', description: 'One OpenID Provider per tenant for any OIDC client: discovery, backchannel authentication, the CIBA token grant (docs/ciba.md).' },
   { name: 'Users', description: 'The identity store: users, their external reference and attributes, lock and erasure. Scope `users`.' },
   { name: 'Devices', description: 'Passkeys and native devices bound to users: inspect, rename, lock, deactivate. Scope `devices`.' },
   { name: 'Operations', description: 'Registration, authentication, payment authorisation and document signing on a user’s device. Scope `operations`.' },

@@ -31,7 +31,7 @@ function slowDown(retryAfterSeconds: number): Response {
   );
 }
 
-function basicCredentials(header: string | undefined): { id: string; secret: string } | null | 'malformed' {
+export function basicCredentials(header: string | undefined): { id: string; secret: string } | null | 'malformed' {
   if (!header) return null;
   const match = header.match(/^Basic ([A-Za-z0-9+/=]+)$/);
   if (!match?.[1]) return 'malformed';

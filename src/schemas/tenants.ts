@@ -117,12 +117,36 @@ export const PatchTenantSchema = z
 
 export const ScopeSchema = z.enum(['users', 'devices', 'operations', 'audit']);
 
+/** A public P-256 key for private_key_jwt (RFC 7523): ES256 is the one client assertion algorithm accepted. */
+const ClientPublicJwk = z
+  .object({ kty: z.literal('EC'), crv: z.literal('P-256'), x: z.string().min(43).max(43), y: z.string().min(43).max(43), kid: z.string().min(1).max(128).optional() })
+  .refine((k) => !('d' in k), 'a public key: no private part')
+  .openapi('ClientPublicJwk');
+
+/** How the client takes part in OpenID Connect CIBA (docs/ciba.md); the names are those of OIDC client metadata. */
+export const CibaClientSchema = z
+  .strictObject({
+    backchannelTokenDeliveryMode: z.enum(['poll', 'ping']).default('poll').openapi({ description: 'poll (default) or ping; push is not offered (FAPI-CIBA deprecates it)' }),
+    backchannelClientNotificationEndpoint: wellFormedString().min(1).max(2048).optional()
+      .openapi({ description: 'ping only, required there: where Custos POSTs `{auth_req_id}`; the webhook URL rules apply (https, no private hosts)' }),
+    jwks: z.strictObject({ keys: z.array(ClientPublicJwk).min(1).max(5) }).optional()
+      .openapi({ description: 'Public keys verifying the client’s private_key_jwt assertions and login_hint_tokens (ES256)' }),
+  })
+  .openapi('CibaClient');
+
 export const CreateClientSchema = z
-  .strictObject({ name: wellFormedString().min(1).max(128), scopes: z.array(ScopeSchema).min(1).max(4).optional() })
+  .strictObject({ name: wellFormedString().min(1).max(128), scopes: z.array(ScopeSchema).min(1).max(4).optional(), ciba: CibaClientSchema.optional() })
   .openapi('CreateClient');
 
 export const ClientSchema = z
-  .object({ clientId: z.string(), name: z.string(), scopes: z.array(ScopeSchema), createdAt: z.string(), revokedAt: z.string().optional() })
+  .object({
+    clientId: z.string(), name: z.string(), scopes: z.array(ScopeSchema), createdAt: z.string(), revokedAt: z.string().optional(),
+    ciba: z.object({
+      backchannelTokenDeliveryMode: z.enum(['poll', 'ping']),
+      backchannelClientNotificationEndpoint: z.string().optional(),
+      jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional(),
+    }),
+  })
   .openapi('ApiClient');
 
 export const ClientWithSecretSchema = ClientSchema.extend({ clientSecret: z.string() }).openapi('ApiClientWithSecret');

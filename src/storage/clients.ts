@@ -8,7 +8,18 @@ export interface ApiClient {
   scopes: string[];
   createdAt: string;
   revokedAt: string | null;
+  /** CIBA (docs/ciba.md): how tokens reach the client, and its public keys for private_key_jwt. */
+  ciba: CibaClientSettings;
 }
+
+export interface CibaClientSettings {
+  deliveryMode: 'poll' | 'ping';
+  notificationEndpoint: string | null;
+  /** A public JWK set (JSON) or null when the client authenticates only with its secret. */
+  jwks: string | null;
+}
+
+export const DEFAULT_CIBA_SETTINGS: CibaClientSettings = { deliveryMode: 'poll', notificationEndpoint: null, jwks: null };
 
 interface ClientRow {
   id: string;
@@ -18,6 +29,9 @@ interface ClientRow {
   scopes: string;
   created_at: string;
   revoked_at: string | null;
+  jwks: string | null;
+  ciba_delivery_mode: 'poll' | 'ping' | null;
+  ciba_notification_endpoint: string | null;
 }
 
 function toClient(row: ClientRow): ApiClient {
@@ -28,13 +42,16 @@ function toClient(row: ClientRow): ApiClient {
     scopes: row.scopes.split(' ').filter(Boolean),
     createdAt: row.created_at,
     revokedAt: row.revoked_at,
+    ciba: { deliveryMode: row.ciba_delivery_mode ?? 'poll', notificationEndpoint: row.ciba_notification_endpoint, jwks: row.jwks },
   };
 }
 
 export async function insertClientStatement(db: D1Database, client: ApiClient, secret: string): Promise<D1PreparedStatement> {
   return db
-    .prepare('INSERT INTO api_clients (id, tenant_id, name, secret_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)')
-    .bind(client.clientId, client.tenantId, client.name, await hashSecret(secret), client.scopes.join(' '), client.createdAt);
+    .prepare(`INSERT INTO api_clients (id, tenant_id, name, secret_hash, scopes, created_at, jwks, ciba_delivery_mode, ciba_notification_endpoint)
+      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)`)
+    .bind(client.clientId, client.tenantId, client.name, await hashSecret(secret), client.scopes.join(' '), client.createdAt,
+      client.ciba.jwks, client.ciba.deliveryMode, client.ciba.notificationEndpoint);
 }
 
 export async function listClients(db: D1Database, tenantId: string): Promise<ApiClient[]> {
@@ -60,4 +77,10 @@ export async function authenticateClient(db: D1Database, clientId: string, secre
   if (!row) return null;
   if (!digestsEqual(presented, row.secret_hash) || row.revoked_at !== null) return null;
   return toClient(row);
+}
+
+/** A live (not revoked) client by id alone: private_key_jwt names the client in its assertion, before any secret. */
+export async function getLiveClient(db: D1Database, clientId: string): Promise<ApiClient | null> {
+  const row = await db.prepare('SELECT * FROM api_clients WHERE id = ?1 AND revoked_at IS NULL').bind(clientId).first<ClientRow>();
+  return row ? toClient(row) : null;
 }

@@ -44,6 +44,9 @@ export async function strandedLiveOperations(db: D1Database, limit: number): Pro
   return rows.results.map((row) => ({ id: row.id, tenantId: row.tenant_id, reason: row.reason }));
 }
 
+/** As services/ciba.ts COLLECTION_GRACE_SECONDS: a consent given at the last second can be collected this much later. */
+const CIBA_COLLECTION_GRACE_SECONDS = 60;
+
 export interface RetentionCutoffs {
   /** Epoch seconds: idempotency records created before are gone (they are ignored after 24 h anyway). */
   idempotencyBefore: number;
@@ -63,9 +66,12 @@ export async function purgeExpired(db: D1Database, cutoffs: RetentionCutoffs, ba
     db
       .prepare('DELETE FROM events WHERE id IN (SELECT e.id FROM events AS e WHERE e.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS d WHERE d.event_id = e.id) LIMIT ?2)')
       .bind(cutoffs.deliveriesBefore, batch),
+    // CIBA (docs/ciba.md): a request past its collection window can no longer be exchanged; the operation keeps its history.
+    db.prepare('DELETE FROM ciba_requests WHERE auth_req_hash IN (SELECT auth_req_hash FROM ciba_requests WHERE expires_at + ?3 < ?1 LIMIT ?2)').bind(cutoffs.expiredBefore, batch, CIBA_COLLECTION_GRACE_SECONDS),
+    db.prepare('DELETE FROM ciba_assertion_jtis WHERE (client_id, jti_hash) IN (SELECT client_id, jti_hash FROM ciba_assertion_jtis WHERE expires_at < ?1 LIMIT ?2)').bind(cutoffs.expiredBefore, batch),
   ]);
-  const [idempotency, proofJtis, deliveries, events] = results.map((r) => r.meta.changes ?? 0);
-  return { idempotency: idempotency!, proofJtis: proofJtis!, deliveries: deliveries!, events: events! };
+  const [idempotency, proofJtis, deliveries, events, cibaRequests, assertionJtis] = results.map((r) => r.meta.changes ?? 0);
+  return { idempotency: idempotency!, proofJtis: proofJtis!, deliveries: deliveries!, events: events!, cibaRequests: cibaRequests!, assertionJtis: assertionJtis! };
 }
 
 export interface StaleLiveOperation {

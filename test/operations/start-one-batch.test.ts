@@ -36,7 +36,7 @@ describe('the one-batch start on a remembered tenant configuration', () => {
     const { api, tenantId, userId } = await warm();
     await patchTenant(tenantId, { policy: { operationTtlSeconds: 60 } });
     const op = await startOperation(api, auth(userId));
-    expect(Date.parse(op.expiresAt) - Date.parse(op.createdAt)).toBe(60_000);
+    expect(Date.parse(String(op.expiresAt)) - Date.parse(String(op.createdAt))).toBe(60_000);
     const before = await written(userId);
     const problem = await expectProblem(await post(api, auth(userId, { ttlSeconds: 120 })), 400, 'VALIDATION_FAILED');
     expect(JSON.stringify(problem.invalidParams)).toContain('ttlSeconds');

@@ -135,12 +135,17 @@ describe('retention', () => {
       env.DB.prepare("INSERT INTO idempotency_keys (client_id, key, request_hash, state, created_at) VALUES (?1, 'old', 'h', 'DONE', ?2)").bind(client.clientId, nowS - 25 * 3600),
       env.DB.prepare("INSERT INTO idempotency_keys (client_id, key, request_hash, state, created_at) VALUES (?1, 'new', 'h', 'DONE', ?2)").bind(client.clientId, nowS),
       env.DB.prepare("INSERT INTO device_proof_jtis (jti, device_id, expires_at) VALUES ('old-jti', 'dev_x', ?1)").bind(nowS - 10),
+      // CIBA: a request past its 60 s collection grace, one still inside it, and a used client-assertion jti that expired.
+      env.DB.prepare("INSERT INTO ciba_requests (auth_req_hash, tenant_id, client_id, operation_id, scope, delivery_mode, poll_interval, expires_at, created_at) VALUES ('old-areq', ?1, ?2, 'op_x', 'openid', 'poll', 5, ?3, '2026-01-01T00:00:00Z')").bind(tenant.id, client.clientId, nowS - 120),
+      env.DB.prepare("INSERT INTO ciba_requests (auth_req_hash, tenant_id, client_id, operation_id, scope, delivery_mode, poll_interval, expires_at, created_at) VALUES ('grace-areq', ?1, ?2, 'op_y', 'openid', 'poll', 5, ?3, '2026-01-01T00:00:00Z')").bind(tenant.id, client.clientId, nowS - 30),
+      env.DB.prepare("INSERT INTO ciba_assertion_jtis (client_id, jti_hash, expires_at) VALUES (?1, 'old-jti', ?2)").bind(client.clientId, nowS - 10),
       env.DB.prepare("INSERT INTO events (id, tenant_id, type, payload, created_at) VALUES ('evt_old', ?1, 'user.locked', '{}', ?2)").bind(tenant.id, old),
       env.DB.prepare("INSERT INTO webhook_deliveries (id, event_id, tenant_id, event_type, webhook_id, attempt, at, outcome) VALUES ('whd_old', 'evt_old', ?1, 'user.locked', 'evt_old', 1, ?2, 'SUCCEEDED')").bind(tenant.id, old),
     ]);
     await runInDurableObject(maintenanceStub(env), async (_i, state) => state.storage.delete('retentionAt'));
     const report = await sweepAt(now);
-    expect(report.purged).toMatchObject({ idempotency: 1, proofJtis: 1, deliveries: 1, events: 1 });
+    expect(report.purged).toMatchObject({ idempotency: 1, proofJtis: 1, deliveries: 1, events: 1, cibaRequests: 1, assertionJtis: 1 });
+    expect(await countRows('ciba_requests', "auth_req_hash = 'grace-areq'")).toBe(1);
     expect(await countRows('idempotency_keys', "key = 'new'")).toBe(1);
     expect(await countRows('idempotency_keys', "key = 'old'")).toBe(0);
     expect(await countRows('events', "id = 'evt_old'")).toBe(0);

@@ -7,10 +7,12 @@ import { newSecret } from '../../domain/secrets';
 import { DEFAULT_POLICY } from '../../domain/policy';
 import { requireAdmin } from '../../middleware/auth';
 import { decodeCursor, IdParam, listOf, notFound, operatorErrors, operatorReadErrors, pageAhead, PageQuery } from '../../schemas/common';
-import { ClientSchema, ClientWithSecretSchema, CreateClientSchema, CreateTenantSchema, PatchTenantSchema, TenantSchema } from '../../schemas/tenants';
+import { CibaClientSchema, ClientSchema, ClientWithSecretSchema, CreateClientSchema, CreateTenantSchema, PatchTenantSchema, TenantSchema } from '../../schemas/tenants';
 import type { Tenant } from '../../storage/tenants';
 import { getTenant, insertTenantStatement, listTenants, replaceWebOriginsStatements, updateTenantStatement, webOriginsOf } from '../../storage/tenants';
-import type { ApiClient } from '../../storage/clients';
+import type { ApiClient, CibaClientSettings } from '../../storage/clients';
+import { DEFAULT_CIBA_SETTINGS } from '../../storage/clients';
+import { checkWebhookUrl } from '../../domain/webhook-url';
 import { revokeAccessTokens } from '../../services/access-tokens';
 import { getClient, insertClientStatement, listClients, revokeClientStatements } from '../../storage/clients';
 import { commitWithAudit } from '../../storage/audit';
@@ -35,7 +37,30 @@ function clientView(client: ApiClient): z.infer<typeof ClientSchema> {
   return {
     clientId: client.clientId, name: client.name, scopes: client.scopes as z.infer<typeof ClientSchema>['scopes'], createdAt: client.createdAt,
     ...(client.revokedAt ? { revokedAt: client.revokedAt } : {}),
+    ciba: {
+      backchannelTokenDeliveryMode: client.ciba.deliveryMode,
+      ...(client.ciba.notificationEndpoint ? { backchannelClientNotificationEndpoint: client.ciba.notificationEndpoint } : {}),
+      ...(client.ciba.jwks ? { jwks: JSON.parse(client.ciba.jwks) as { keys: Record<string, unknown>[] } } : {}),
+    },
   };
+}
+
+/** The client's CIBA settings; a ping client's endpoint passes the webhook URL rules (OWASP SSRF) or nothing is written. */
+function cibaSettingsOf(env: { ALLOW_LOCAL_WEBHOOKS?: string }, input: z.infer<typeof CibaClientSchema> | undefined): CibaClientSettings {
+  if (!input) return DEFAULT_CIBA_SETTINGS;
+  const endpoint = input.backchannelClientNotificationEndpoint;
+  // CIBA Core §4: a ping client registers its notification endpoint; a poll client has none.
+  if (input.backchannelTokenDeliveryMode === 'ping' && endpoint === undefined) {
+    throw new ApiError('VALIDATION_FAILED', 'A ping client needs backchannelClientNotificationEndpoint.', { invalidParams: [{ name: 'ciba.backchannelClientNotificationEndpoint', reason: 'required for ping' }] });
+  }
+  if (input.backchannelTokenDeliveryMode === 'poll' && endpoint !== undefined) {
+    throw new ApiError('VALIDATION_FAILED', 'Only a ping client has a notification endpoint.', { invalidParams: [{ name: 'ciba.backchannelClientNotificationEndpoint', reason: 'only for ping' }] });
+  }
+  if (endpoint !== undefined) {
+    const checked = checkWebhookUrl(endpoint, { allowLocal: env.ALLOW_LOCAL_WEBHOOKS === 'true' });
+    if (!checked.ok) throw new ApiError('WEBHOOK_URL_REFUSED', `The notification endpoint is refused: ${checked.reason}.`, { invalidParams: [{ name: 'ciba.backchannelClientNotificationEndpoint', reason: checked.reason }] });
+  }
+  return { deliveryMode: input.backchannelTokenDeliveryMode, notificationEndpoint: endpoint ?? null, jwks: input.jwks ? JSON.stringify(input.jwks) : null };
 }
 
 export async function loadTenant(db: D1Database, tenantId: string): Promise<Tenant> {
@@ -133,7 +158,9 @@ tenants.openapi(
   createRoute({
     method: 'post', path: '/{tenantId}/clients', tags: ['Operators'], operationId: 'createApiClient', summary: 'Create an API client (the secret is shown only here)',
     description: 'OAuth client credentials for the relying party’s server, with the scopes given (default all four: users, devices, '
-      + 'operations, audit). The secret is stored only as a hash and shown only in this response.',
+      + 'operations, audit). The secret is stored only as a hash and shown only in this response. The optional `ciba` member sets how the '
+      + 'client takes part in OpenID Connect CIBA (docs/ciba.md): poll or ping (a ping endpoint obeys the webhook URL rules, else 400 '
+      + 'WEBHOOK_URL_REFUSED) and the public keys of its private_key_jwt assertions.',
     security: [{ adminToken: [] }],
     request: { params: tenantPath, body: { required: true, content: { 'application/json': { schema: CreateClientSchema } } } },
     responses: { 201: json(ClientWithSecretSchema, 'Created'), ...operatorErrors, ...notFound('TENANT_NOT_FOUND') },
@@ -143,7 +170,7 @@ tenants.openapi(
     const tenant = await loadTenant(c.env.DB, c.req.valid('param').tenantId);
     const client: ApiClient = {
       clientId: newId('cli'), tenantId: tenant.id, name: input.name, scopes: [...new Set(input.scopes ?? ALL_SCOPES)],
-      createdAt: new Date().toISOString(), revokedAt: null,
+      createdAt: new Date().toISOString(), revokedAt: null, ciba: cibaSettingsOf(c.env, input.ciba),
     };
     const secret = newSecret('cs');
     await commitWithAudit(c.env.DB, tenant.id, [await insertClientStatement(c.env.DB, client, secret)], [

@@ -12,8 +12,9 @@ import type { DoResult } from '../../durable-objects/operation';
 import { operationStub } from '../../durable-objects/operation';
 import { publicOriginOf } from '../../middleware/origin';
 import { startOperation } from '../../services/operation-start';
-import { getHistoryRow } from '../../storage/operations';
-import type { HistoryRow } from '../../storage/operations';
+import { readOperation } from '../../services/operation-read';
+
+export { historyView } from '../../services/operation-read';
 
 export const operations = createRouter();
 operations.use('*', requireScope('operations'));
@@ -28,18 +29,6 @@ export function unwrap<T>(result: DoResult<T>): T {
   throw new ApiError(result.code, result.detail, result.extras ?? {});
 }
 
-
-export function historyView(row: HistoryRow): OperationView {
-  const summary = row.summary ? (JSON.parse(row.summary) as Partial<OperationView>) : {};
-  return {
-    id: row.id, type: row.type, status: row.status, userId: row.user_id,
-    ...(row.device_id ? { deviceId: row.device_id } : {}),
-    createdAt: row.created_at, expiresAt: row.expires_at,
-    ...(row.completed_at ? { completedAt: row.completed_at } : {}),
-    ...summary,
-    ...(row.failure_code ? { failure: { code: row.failure_code } } : {}),
-  };
-}
 
 operations.openapi(
   createRoute({
@@ -78,13 +67,9 @@ operations.openapi(
   async (c) => {
     const { operationId } = c.req.valid('param');
     const { tenantId } = c.get('auth');
-    if (!isId(operationId, 'op')) throw new ApiError('OPERATION_NOT_FOUND', `No operation ${operationId}.`);
-    const live = (await operationStub(c.env, operationId).status({ tenantId, waitSeconds: c.req.valid('query').wait })) as OperationView | null;
-    if (live) return c.json(live, 200);
-    // The object forgets a final operation after a day; the history row remains.
-    const row = await getHistoryRow(c.env.DB, tenantId, operationId);
-    if (!row) throw new ApiError('OPERATION_NOT_FOUND', `No operation ${operationId}.`);
-    return c.json(historyView(row), 200);
+    const view = await readOperation(c.env, tenantId, operationId, { waitSeconds: c.req.valid('query').wait });
+    if (!view) throw new ApiError('OPERATION_NOT_FOUND', `No operation ${operationId}.`);
+    return c.json(view, 200);
   },
 );
 
