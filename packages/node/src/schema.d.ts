@@ -83,7 +83,7 @@ export interface paths {
         put?: never;
         /**
          * Create an API client (the secret is shown only here)
-         * @description OAuth client credentials for the relying party’s server, with the scopes given (default all four: users, devices, operations, audit). The secret is stored only as a hash and shown only in this response.
+         * @description OAuth client credentials for the relying party’s server, with the scopes given (default all four: users, devices, operations, audit). The secret is stored only as a hash and shown only in this response. The optional `ciba` member sets how the client takes part in OpenID Connect CIBA (docs/ciba.md): poll or ping (a ping endpoint obeys the webhook URL rules, else 400 WEBHOOK_URL_REFUSED) and the public keys of its private_key_jwt assertions.
          */
         post: operations["createApiClient"];
         delete?: never;
@@ -194,6 +194,66 @@ export interface paths {
          * @description Exchanges an API client's credentials for a bearer token valid 15 minutes. Authenticate with HTTP Basic or client_secret_post, not both. An optional `scope` (space-separated) narrows the token to some of the client’s scopes. Errors follow RFC 6749 §5.2 (`{ error, error_description }`), the shape OAuth client libraries expect. Failed client authentications are throttled: after 10 in 60 s for one client_id further wrong credentials for it answer 429 `slow_down` (a correct secret is still accepted); after 20 in 60 s from one address (CF-Connecting-IP, IPv6 by /64) every request from it answers 429 `slow_down` until the window has passed. Both carry `Retry-After` and `retry_after`.
          */
         post: operations["issueAccessToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oidc/{tenantId}/.well-known/openid-configuration": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * OpenID Provider metadata of one tenant (OIDC Discovery, CIBA Core §4)
+         * @description The issuer is `{PUBLIC_URL}/oidc/{tenantId}`; every URL here derives from PUBLIC_URL, never from the Host header. Cacheable for 5 minutes.
+         */
+        get: operations["getOpenIdConfiguration"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oidc/{tenantId}/bc-authorize": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Backchannel authentication request (CIBA Core §7)
+         * @description Starts an AUTHENTICATION, or with `authorization_details` of type `payment_initiation` an AUTHORISATION (PSD2 dynamic linking), for the user named by exactly one hint, on their device: an ordinary Custos operation (GET /v1/operations, the audit log, webhooks). `requested_expiry` is clamped to the tenant lifetime (≤ 300 s). `user_code` is not supported. Errors are RFC 6749 §5.2 JSON; on a refusal nothing is written.
+         */
+        post: operations["requestBackchannelAuthentication"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/oidc/{tenantId}/token": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * CIBA token request (CIBA Core §10.1, §11)
+         * @description grant_type `urn:openid:params:grant-type:ciba`. Pending: `authorization_pending`; faster than `interval`: `slow_down` (the interval grows by 5 s). Completed: an ES256 ID token (with `custos_result_token`, the device evidence) and access token, once: a second exchange is `invalid_grant`.
+         */
+        post: operations["exchangeCibaGrant"];
         delete?: never;
         options?: never;
         head?: never;
@@ -682,6 +742,16 @@ export interface components {
     schemas: {
         ActionRequest: Record<string, never>;
         ApiClient: {
+            ciba: {
+                backchannelClientNotificationEndpoint?: string;
+                /** @enum {string} */
+                backchannelTokenDeliveryMode: "poll" | "ping";
+                jwks?: {
+                    keys: {
+                        [key: string]: unknown;
+                    }[];
+                };
+            };
             clientId: string;
             createdAt: string;
             name: string;
@@ -723,6 +793,41 @@ export interface components {
             items: components["schemas"]["AuditEvent"][];
             nextCursor: string | null;
         };
+        BackchannelAuthenticationRequest: {
+            acr_values?: string;
+            /** @description JSON array of one payment_initiation object (docs/ciba.md) */
+            authorization_details?: string;
+            /** @description 1–64 printable characters, shown on the device as the title */
+            binding_message?: string;
+            /** @description private_key_jwt: ES256 JWT, iss = sub = client_id, aud = the issuer or this endpoint, exp ≤ 10 min, jti used once */
+            client_assertion?: string;
+            /**
+             * @description private_key_jwt only
+             * @enum {string}
+             */
+            client_assertion_type?: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+            /** @description client_secret_post (with client_secret), or optional with private_key_jwt */
+            client_id?: string;
+            /** @description Required for ping clients: the bearer token of their notification */
+            client_notification_token?: string;
+            /** @description client_secret_post only */
+            client_secret?: string;
+            /** @description An unexpired ID token this issuer gave this client */
+            id_token_hint?: string;
+            /** @description The user’s externalRef */
+            login_hint?: string;
+            /** @description ES256 JWT signed with a key of the client’s jwks: iss = client_id, aud = issuer, exp, login_hint = externalRef */
+            login_hint_token?: string;
+            /** @description Seconds; clamped to the tenant lifetime (≤ 300) */
+            requested_expiry?: string;
+            /** @example openid */
+            scope: string;
+        };
+        BackchannelAuthenticationResponse: {
+            auth_req_id: string;
+            expires_in: number;
+            interval: number;
+        };
         Branding: {
             /** Format: uri */
             logoUrl?: string;
@@ -730,7 +835,62 @@ export interface components {
             primaryColor?: string;
         };
         CancelRequest: Record<string, never>;
+        CibaClient: {
+            /** @description ping only, required there: where Custos POSTs `{auth_req_id}`; the webhook URL rules apply (https, no private hosts) */
+            backchannelClientNotificationEndpoint?: string;
+            /**
+             * @description poll (default) or ping; push is not offered (FAPI-CIBA deprecates it)
+             * @default poll
+             * @enum {string}
+             */
+            backchannelTokenDeliveryMode: "poll" | "ping";
+            /** @description Public keys verifying the client’s private_key_jwt assertions and login_hint_tokens (ES256) */
+            jwks?: {
+                keys: components["schemas"]["ClientPublicJwk"][];
+            };
+        };
+        CibaError: {
+            /** @enum {string} */
+            error: "invalid_request" | "invalid_scope" | "invalid_client" | "unauthorized_client" | "unsupported_grant_type" | "invalid_grant" | "expired_login_hint_token" | "unknown_user_id" | "invalid_binding_message" | "invalid_authorization_details" | "access_denied" | "authorization_pending" | "slow_down" | "expired_token";
+            error_description: string;
+        };
+        CibaTokenRequest: {
+            auth_req_id: string;
+            /** @description private_key_jwt: ES256 JWT, iss = sub = client_id, aud = the issuer or this endpoint, exp ≤ 10 min, jti used once */
+            client_assertion?: string;
+            /**
+             * @description private_key_jwt only
+             * @enum {string}
+             */
+            client_assertion_type?: "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+            /** @description client_secret_post (with client_secret), or optional with private_key_jwt */
+            client_id?: string;
+            /** @description client_secret_post only */
+            client_secret?: string;
+            /** @enum {string} */
+            grant_type: "urn:openid:params:grant-type:ciba";
+        };
+        CibaTokenResponse: {
+            access_token: string;
+            authorization_details?: {
+                [key: string]: unknown;
+            }[];
+            expires_in: number;
+            id_token: string;
+            /** @enum {string} */
+            token_type: "Bearer";
+        };
+        ClientPublicJwk: {
+            /** @enum {string} */
+            crv: "P-256";
+            kid?: string;
+            /** @enum {string} */
+            kty: "EC";
+            x: string;
+            y: string;
+        };
         CreateClient: {
+            ciba?: components["schemas"]["CibaClient"];
             name: string;
             scopes?: ("users" | "devices" | "operations" | "audit")[];
         };
@@ -854,6 +1014,9 @@ export interface components {
             error_description: string;
             /** @description slow_down only: seconds to wait, as in Retry-After */
             retry_after?: number;
+        };
+        OpenIdConfiguration: {
+            [key: string]: unknown;
         };
         Operation: {
             completedAt?: string;
@@ -2088,6 +2251,134 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["OAuthError"];
+                };
+            };
+        };
+    };
+    getOpenIdConfiguration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OpenIdConfiguration"];
+                };
+            };
+            /** @description NOT_FOUND: no such tenant */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    requestBackchannelAuthentication: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["BackchannelAuthenticationRequest"];
+            };
+        };
+        responses: {
+            /** @description Accepted: poll the token endpoint (or wait for the ping) with auth_req_id */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackchannelAuthenticationResponse"];
+                };
+            };
+            /** @description invalid_request, invalid_scope, expired_login_hint_token, unknown_user_id, unauthorized_client, invalid_binding_message, invalid_authorization_details */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CibaError"];
+                };
+            };
+            /** @description invalid_client (with WWW-Authenticate: Basic) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CibaError"];
+                };
+            };
+            /** @description access_denied: the user is not active, has no active device, or a start limit is reached */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CibaError"];
+                };
+            };
+        };
+    };
+    exchangeCibaGrant: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["CibaTokenRequest"];
+            };
+        };
+        responses: {
+            /** @description The tokens */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CibaTokenResponse"];
+                };
+            };
+            /** @description authorization_pending, slow_down, expired_token, access_denied, invalid_grant, invalid_request, unsupported_grant_type */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CibaError"];
+                };
+            };
+            /** @description invalid_client (with WWW-Authenticate: Basic) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CibaError"];
                 };
             };
         };
