@@ -10,7 +10,7 @@ export default defineConfig({
   plugins: [
     cloudflareTest(async () => {
       // Fresh signing and E2E keys per run, generated exactly as `npm run dev` does.
-      const { SIGNING_KEYS, E2E_KEYS } = await generateVars();
+      const { SIGNING_KEYS, E2E_KEYS, VAPID_KEYS } = await generateVars();
       return {
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
@@ -24,6 +24,7 @@ export default defineConfig({
           WEBHOOK_TIMEOUT_MS: '2000',
           SIGNING_KEYS,
           E2E_KEYS,
+          VAPID_KEYS,
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
         // A D1 database no migration is ever applied to: what a fresh deployment looks like before `migrations apply`.

@@ -26,7 +26,7 @@ const SdkOperation = z
     id: z.string(),
     type: z.enum(['REGISTRATION', 'AUTHENTICATION', 'AUTHORISATION', 'SIGNATURE']),
     expiresAt: z.string(),
-    context: z.object({ title: z.string(), text: z.string().optional() }).optional(),
+    context: z.object({ title: z.string(), text: z.string().optional(), completedText: z.string().optional(), locale: z.string().optional() }).optional(),
     transaction: z.record(z.string(), z.unknown()).optional(),
     transactions: z.array(z.record(z.string(), z.unknown())).optional(),
     total: z.object({ amount: z.string(), currency: z.string() }).optional(),
@@ -57,7 +57,11 @@ export const configRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
         content: {
           'application/json': {
             schema: z
-              .object({ tenantId: z.string(), branding: z.record(z.string(), z.string()), rpId: z.string(), e2eKey: z.record(z.string(), z.string()).optional() })
+              .object({
+                tenantId: z.string(), branding: z.record(z.string(), z.string()), rpId: z.string(), e2eKey: z.record(z.string(), z.string()).optional(),
+                webPush: z.object({ vapidPublicKey: z.string().openapi({ description: 'applicationServerKey for pushManager.subscribe: the 65-byte uncompressed P-256 point, base64url' }) })
+                  .optional().openapi({ description: 'Present when the service can send Web Push (VAPID_KEYS configured, or local development)' }),
+              })
               .openapi('SdkConfig'),
           },
         },
@@ -157,4 +161,58 @@ export const pendingRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
       401: problem('UNAUTHENTICATED (no, an invalid, expired or replayed device proof)'),
       409: problem('DEVICE_LOCKED, DEVICE_NOT_ACTIVE'),
     },
+  });
+
+const base64url = (description: string) => z.string().min(1).max(200).openapi({ description });
+export const PushChannelInputSchema = z
+  .discriminatedUnion('type', [
+    z.object({
+      type: z.literal('WEB_PUSH'),
+      endpoint: z.string().min(1).max(2048).openapi({ description: 'PushSubscription.endpoint: https to a public host' }),
+      keys: z.object({ p256dh: base64url('The subscription’s P-256 public key'), auth: base64url('The subscription’s 16-byte auth secret') }),
+      expirationTime: z.number().nullable().optional().openapi({ description: 'Ignored' }),
+    }),
+    z.strictObject({ type: z.literal('FCM'), token: z.string().min(1).max(4096).regex(/^[\x21-\x7e]+$/, 'printable ASCII') }),
+    z.strictObject({ type: z.literal('APNS'), token: z.string().regex(/^[0-9a-fA-F]{64,200}$/, 'hex device token'), environment: z.enum(['production', 'sandbox']) }),
+  ])
+  .openapi('PushChannelInput', { description: 'A Web Push subscription (PushSubscription.toJSON() plus type), or a native FCM / APNs token' });
+
+export const PushChannelViewSchema = z
+  .object({
+    type: z.enum(['WEB_PUSH', 'FCM', 'APNS']),
+    endpointOrigin: z.string().optional(),
+    environment: z.enum(['production', 'sandbox']).optional(),
+    updatedAt: z.string(),
+  })
+  .openapi('PushChannel', { description: 'A device’s push channel as the API shows it: never its keys or token' });
+
+const deviceCallErrors = {
+  401: problem('UNAUTHENTICATED (no, an invalid, expired or replayed device proof)'),
+  403: problem('ORIGIN_NOT_ALLOWED'),
+  409: problem('DEVICE_LOCKED, DEVICE_NOT_ACTIVE'),
+};
+
+export const putPushChannelRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
+  createRoute({
+    middleware,
+    method: 'put', path: '/device/push-channel', tags: ['Device SDK'], operationId: 'putMyPushChannel', security: [{ deviceProof: [] }],
+    summary: 'Register or replace this device’s push channel',
+    description: 'The device that signed the proof will be sent a push when an operation is started for it (or broadcast to its '
+      + 'user): a Web Push message end-to-end encrypted to the subscription (RFC 8291), or an FCM / APNs notification through the '
+      + 'tenant’s credentials. A later PUT replaces the channel; deactivating the device, or a push service answering 404/410, removes it.',
+    request: { body: { required: true, content: { 'application/json': { schema: PushChannelInputSchema } } } },
+    responses: {
+      200: { description: 'Registered', content: { 'application/json': { schema: z.object({ deviceId: z.string(), pushChannel: PushChannelViewSchema }).openapi('PushChannelRegistered') } } },
+      400: problem('VALIDATION_FAILED (an endpoint that is not public https, a p256dh that is not a P-256 point, an auth that is not 16 bytes), MALFORMED_JSON'),
+      ...deviceCallErrors,
+      503: problem('VAPID_KEYS_NOT_CONFIGURED: a Web Push channel on a deployment without VAPID_KEYS'),
+    },
+  });
+
+export const deletePushChannelRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
+  createRoute({
+    middleware,
+    method: 'delete', path: '/device/push-channel', tags: ['Device SDK'], operationId: 'deleteMyPushChannel', security: [{ deviceProof: [] }],
+    summary: 'Stop pushes to this device', description: 'Removes the channel (if any); the device is then only reached by polling.',
+    responses: { 204: { description: 'Removed (or there was none)' }, ...deviceCallErrors },
   });
