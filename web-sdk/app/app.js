@@ -1,9 +1,11 @@
 // White-label authenticator PWA: registers this device from a relying party's link, then lists and answers its pending operations.
-import { createCustos, confirmIn, formatAmount, CustosError, localhostUrlFor } from '/sdk/custos.js';
+import { createCustos, confirmIn, formatAmount, CustosError, localhostUrlFor, subscribeWebPush } from '/sdk/custos.js';
 
 const BASE = location.origin;
-/** How often the pending list is fetched while the app is open and visible. */
+/** How often the pending list is fetched while the app is open and visible, unless push works. */
 const POLL_MS = 3000;
+/** Push needs a service worker, the Push API and notifications; without them the app polls while open. */
+const PUSH_SUPPORTED = 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window;
 const HISTORY_LIMIT = 100;
 const DEFAULT_COLOUR = '#1f3a8a';
 const DEFAULT_ICON = '/app/icons/icon.svg';
@@ -23,15 +25,21 @@ const deviceProblems = new Map();
 const tokenClient = createCustos({ baseUrl: BASE });
 const deviceClients = new Map();
 
-// ── IndexedDB: devices (with their non-extractable keys) and the local history ─────────────────────
+// ── IndexedDB: devices (with their non-extractable keys), the local history, push settings ────────────
 
+/**
+ * Version 2 adds `settings` (the push subscription state) and `closed` (operations whose notification was withdrawn).
+ * sw.js opens the same database with the same upgrade: keep the two in step.
+ */
 function openDb() {
   return new Promise((resolve, reject) => {
-    const request = indexedDB.open('custos-authenticator', 1);
+    const request = indexedDB.open('custos-authenticator', 2);
     request.onupgradeneeded = () => {
       const db = request.result;
-      db.createObjectStore('devices', { keyPath: 'deviceId' });
-      db.createObjectStore('history', { keyPath: 'id' }).createIndex('at', 'at');
+      if (!db.objectStoreNames.contains('devices')) db.createObjectStore('devices', { keyPath: 'deviceId' });
+      if (!db.objectStoreNames.contains('history')) db.createObjectStore('history', { keyPath: 'id' }).createIndex('at', 'at');
+      if (!db.objectStoreNames.contains('settings')) db.createObjectStore('settings', { keyPath: 'key' });
+      if (!db.objectStoreNames.contains('closed')) db.createObjectStore('closed', { keyPath: 'operationId' });
     };
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);
@@ -54,7 +62,26 @@ async function idb(storeName, mode, action) {
 const listDevices = async () => (await idb('devices', 'readonly', (store) => store.getAll())).sort((a, b) => b.registeredAt.localeCompare(a.registeredAt));
 // The CryptoKeyPair is stored as is: IndexedDB keeps non-extractable keys usable but never readable.
 const saveDevice = (device) => idb('devices', 'readwrite', (store) => store.put(device));
+
+/** Read-modify-write in one transaction, so a branding refresh and a push registration cannot undo each other. */
+async function updateDevice(deviceId, patch) {
+  const db = await dbReady;
+  return new Promise((resolve, reject) => {
+    const transaction = db.transaction('devices', 'readwrite');
+    const store = transaction.objectStore('devices');
+    const read = store.get(deviceId);
+    read.onsuccess = () => {
+      if (read.result) store.put({ ...read.result, ...patch });
+    };
+    transaction.oncomplete = () => resolve();
+    transaction.onerror = () => reject(transaction.error);
+    transaction.onabort = () => reject(transaction.error);
+  });
+}
 const deleteDevice = (deviceId) => idb('devices', 'readwrite', (store) => store.delete(deviceId));
+/** `{ key: 'push', enabled, vapidPublicKey, endpoint, needsRegistration }`: what the user chose and what is registered. */
+const readPushSettings = async () => (await idb('settings', 'readonly', (store) => store.get('push'))) ?? { key: 'push', enabled: false };
+const savePushSettings = (settings) => idb('settings', 'readwrite', (store) => store.put({ ...settings, key: 'push', updatedAt: new Date().toISOString() }));
 const listHistory = async () => (await idb('history', 'readonly', (store) => store.getAll())).sort((a, b) => b.at.localeCompare(a.at));
 
 async function record(entry) {
@@ -156,6 +183,10 @@ function describe(error) {
         return 'This browser cannot use passkeys.';
       case 'NETWORK':
         return 'No connection to the service. Check your network and try again.';
+      case 'PUSH_DENIED':
+        return 'Notifications are blocked for this app. Allow them in the browser’s site settings.';
+      case 'PUSH_FAILED':
+        return 'The browser could not reach its push service. Try again later.';
       default:
         return `Something went wrong (${error.problem?.code ?? error.code}${error.traceId ? `, trace ${error.traceId}` : ''}).`;
     }
@@ -183,6 +214,15 @@ function summaryOf(operation) {
   }
   if (operation.document) return operation.document.title ?? 'Document';
   return operation.context?.title ?? TYPE_LABELS[operation.type] ?? operation.type;
+}
+
+/** A BCP 47 tag for a `lang` attribute, or '' for anything that is not one. */
+function languageTag(locale) {
+  try {
+    return typeof locale === 'string' && locale !== '' ? (Intl.getCanonicalLocales(locale)[0] ?? '') : '';
+  } catch {
+    return '';
+  }
 }
 
 function timeOf(iso) {
@@ -228,12 +268,21 @@ async function answer({ client, ref, container, statusId, tenantName, onDone }) 
   try {
     // Starts the operation (or reuses the start after a closed prompt) so the outcome can be recorded with its details.
     details = await client.getOperation(ref);
+    container.lang = languageTag(details.context?.locale);
     const result = await client.approve(ref, {
       confirm: confirmIn(container, { labels: { reject: 'Decline', approve: 'Approve' } }),
       chooseNumber: numberChooser(container),
     });
     container.replaceChildren();
     setText(statusId, result.status === 'COMPLETED' ? `Approved: ${summaryOf(result.operation)}.` : result.status === 'REJECTED' ? 'Declined.' : `Finished: ${result.status}.`);
+    // The relying party's message for after the approval (context.completedText): untrusted, so text only.
+    const completedText = result.operation.context?.completedText;
+    if (result.status === 'COMPLETED' && completedText) {
+      const message = document.createElement('p');
+      message.className = 'completed-text';
+      message.textContent = completedText;
+      container.replaceChildren(message);
+    }
     await record({ id: ref.id, type: result.operation.type, title: summaryOf(result.operation), status: result.status, tenantName });
   } catch (error) {
     container.replaceChildren();
@@ -265,8 +314,9 @@ function parseLink(text) {
   const params = new URLSearchParams(url.hash.slice(1));
   const id = params.get('op');
   const token = params.get('token');
-  if (!id || !token) return undefined;
-  return { id, token, tenantId: params.get('tenant') ?? undefined };
+  if (!id) return undefined;
+  // A pushed link (from a notification) has no sdk token: a device bound here opens it with its own proof.
+  return { id, token: token || undefined, tenantId: params.get('tenant') ?? undefined };
 }
 
 async function openLink(link) {
@@ -279,6 +329,8 @@ async function openLink(link) {
   $('link-register').hidden = true;
   $('link-confirm').replaceChildren();
   $('link-done').hidden = true;
+  $('push-offer').hidden = true;
+  setText('push-status', '');
 
   let tenantName;
   if (link.tenantId) {
@@ -291,19 +343,25 @@ async function openLink(link) {
     }
   }
 
-  let operation;
-  try {
-    // rpScope service: the passkey belongs to this app's origin, not to the relying party's site.
-    operation = await tokenClient.getOperation({ id: link.id, token: link.token }, { rpScope: 'service' });
-  } catch (error) {
+  const unusable = (text) => {
     $('link-heading').textContent = 'This link cannot be used';
-    setText('link-status', describe(error));
+    setText('link-status', text);
     $('link-done').hidden = false;
     $('link-heading').focus();
-    return;
+  };
+
+  let operation;
+  if (link.token) {
+    try {
+      // rpScope service: the passkey belongs to this app's origin, not to the relying party's site.
+      operation = await tokenClient.getOperation({ id: link.id, token: link.token }, { rpScope: 'service' });
+    } catch (error) {
+      unusable(describe(error));
+      return;
+    }
   }
 
-  if (operation.type === 'REGISTRATION') {
+  if (operation?.type === 'REGISTRATION') {
     $('link-heading').textContent = tenantName ? `Register this device with ${tenantName}` : 'Register this device';
     setText('link-text', operation.context?.text ?? '');
     $('link-register').hidden = false;
@@ -314,17 +372,23 @@ async function openLink(link) {
 
   // Approving from a link: a device bound here for this operation's user answers with its own proof and
   // passkey; otherwise (another customer, or no device) the link's token does.
-  let client = tokenClient;
-  let ref = { id: link.id, token: link.token };
-  for (const device of (await listDevices()).filter((candidate) => candidate.tenantId === link.tenantId)) {
+  let client = link.token ? tokenClient : undefined;
+  let ref = link.token ? { id: link.id, token: link.token } : undefined;
+  let refusal;
+  for (const device of (await listDevices()).filter((candidate) => !link.tenantId || candidate.tenantId === link.tenantId)) {
     try {
-      await deviceClient(device).getOperation({ id: link.id });
+      operation = await deviceClient(device).getOperation({ id: link.id });
       client = deviceClient(device);
       ref = { id: link.id };
       break;
-    } catch {
-      // Not an operation of this device's user.
+    } catch (error) {
+      // Not an operation of this device's user (404), or over already: the reason is kept for a link without a token.
+      if (!(error instanceof CustosError && error.status === 404)) refusal = error;
     }
+  }
+  if (client === undefined || operation === undefined) {
+    unusable(refusal ? describe(refusal) : 'This request is not for a device registered in this app.');
+    return;
   }
   $('link-heading').textContent = TYPE_LABELS[operation.type] ?? 'Request';
   await answer({
@@ -372,6 +436,7 @@ async function registerFromLink() {
     setText('link-status', 'Requests from your bank will appear in this app.');
     $('link-done').hidden = false;
     $('link-done').focus();
+    await afterRegistration();
   } catch (error) {
     setText('link-status', describe(error));
     const status = finalStatusOf(error);
@@ -548,7 +613,7 @@ async function goHome() {
     tenantConfig(latest.tenantId)
       .then((config) => {
         applyBranding(config.branding);
-        return saveDevice({ ...latest, branding: config.branding, tenantName: config.branding?.name ?? latest.tenantName });
+        return updateDevice(latest.deviceId, { branding: config.branding, tenantName: config.branding?.name ?? latest.tenantName });
       })
       .catch(() => undefined);
   }
@@ -558,8 +623,14 @@ async function goHome() {
   $('pending-empty').hidden = true;
   renderDevices();
   await renderHistory();
-  if (current.devices.length > 0) startPolling();
-  else stopPolling();
+  if (current.devices.length > 0) {
+    // Once on every open; whether it keeps polling depends on push (settlePush).
+    refreshPending();
+    await settlePush();
+  } else {
+    stopPolling();
+    $('push-setting').hidden = true;
+  }
 }
 
 async function openPending(operation, device) {
@@ -567,6 +638,213 @@ async function openPending(operation, device) {
   show('view-approve');
   setText('approve-status', '');
   await answer({ client: deviceClient(device), ref: { id: operation.id }, container: $('approve-confirm'), statusId: 'approve-status', tenantName: device.tenantName });
+}
+
+// ── push: notifications instead of polling ─────────────────────────────────────────────────────
+
+/** The service's VAPID key (`webPush.vapidPublicKey` of the config) for these devices' tenants, if it sends Web Push. */
+async function vapidKeyFor(devices) {
+  for (const tenantId of new Set(devices.map((device) => device.tenantId).filter(Boolean))) {
+    try {
+      const key = (await tenantConfig(tenantId)).webPush?.vapidPublicKey;
+      if (typeof key === 'string' && key !== '') return key;
+    } catch {
+      // Try the next tenant; without any, push is not offered.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Subscribes this browser (no prompt: permission is granted already) and registers the subscription as the push
+ * channel of every bound device. Devices that could not be updated leave `needsRegistration` set, so the next open retries.
+ */
+async function registerPush(devices) {
+  const vapidPublicKey = await vapidKeyFor(devices);
+  if (!vapidPublicKey) throw new Error('This service does not send notifications.');
+  const channel = await subscribeWebPush(await navigator.serviceWorker.ready, vapidPublicKey);
+  const failed = [];
+  for (const device of devices) {
+    try {
+      await deviceClient(device).setPushChannel(channel);
+      await updateDevice(device.deviceId, { pushEndpoint: channel.endpoint });
+    } catch (error) {
+      failed.push({ device, error });
+    }
+  }
+  await savePushSettings({ enabled: true, vapidPublicKey, endpoint: channel.endpoint, needsRegistration: failed.length > 0 });
+  return { channel, failed };
+}
+
+/** Push works when notifications are allowed and this browser's current subscription is every device's channel. */
+async function pushWorks() {
+  if (!PUSH_SUPPORTED || Notification.permission !== 'granted') return false;
+  const settings = await readPushSettings();
+  if (!settings.enabled || settings.needsRegistration || !settings.endpoint) return false;
+  const registration = await navigator.serviceWorker.getRegistration('/app/');
+  const subscription = await registration?.pushManager.getSubscription();
+  const devices = await listDevices();
+  return subscription?.endpoint === settings.endpoint && devices.length > 0 && devices.every((device) => device.pushEndpoint === settings.endpoint);
+}
+
+/** The user's tap: asks for permission (first thing, still inside the gesture), subscribes, registers every device. */
+async function enablePush(statusId) {
+  if (!PUSH_SUPPORTED) return false;
+  const permission = await Notification.requestPermission();
+  if (permission !== 'granted') {
+    setText(
+      statusId,
+      permission === 'denied'
+        ? 'Notifications are blocked for this app. Allow them in the browser’s site settings to be asked on this phone; until then the app checks for requests while it is open.'
+        : 'Notifications stay off. The app checks for requests while it is open.',
+    );
+    return false;
+  }
+  setText(statusId, 'Turning on notifications…');
+  try {
+    const { failed } = await registerPush(await listDevices());
+    setText(statusId, failed.length === 0 ? 'Notifications are on: requests come to this phone.' : `Notifications are on, but not for every bank yet (${describe(failed[0].error)}). The app tries again when it opens.`);
+    return true;
+  } catch (error) {
+    setText(statusId, `Notifications could not be turned on: ${describe(error)}`);
+    return false;
+  }
+}
+
+/** The setting's off switch: every device's channel is removed (DELETE) and the subscription dropped. */
+async function disablePush() {
+  await savePushSettings({ ...(await readPushSettings()), enabled: false, needsRegistration: false });
+  await removeChannels(await listDevices());
+  try {
+    const registration = await navigator.serviceWorker.getRegistration('/app/');
+    await (await registration?.pushManager.getSubscription())?.unsubscribe();
+  } catch {
+    // A dead subscription is removed by the service when its push service answers 404/410.
+  }
+}
+
+/** DELETEs the channels still registered; one that fails (offline) keeps its mark and is retried on the next open. */
+async function removeChannels(devices) {
+  for (const device of devices.filter((candidate) => candidate.pushEndpoint)) {
+    try {
+      await deviceClient(device).removePushChannel();
+      await updateDevice(device.deviceId, { pushEndpoint: null });
+    } catch {
+      // Retried by syncPush.
+    }
+  }
+}
+
+/**
+ * On every open, without prompting: finishes a turn-off that could not reach the service, or (push on, permission
+ * granted) re-registers when the service worker marked a lost subscription, a device lacks the channel, or the browser's
+ * subscription changed.
+ */
+async function syncPush() {
+  if (!PUSH_SUPPORTED) return;
+  const settings = await readPushSettings();
+  const devices = await listDevices();
+  if (!settings.enabled) {
+    await removeChannels(devices);
+    return;
+  }
+  if (Notification.permission !== 'granted' || devices.length === 0) return;
+  const registration = await navigator.serviceWorker.getRegistration('/app/');
+  const subscription = await registration?.pushManager.getSubscription();
+  const stale = settings.needsRegistration || !subscription || subscription.endpoint !== settings.endpoint || devices.some((device) => device.pushEndpoint !== subscription.endpoint);
+  if (stale) await registerPush(devices);
+}
+
+/** Polling stops while push works and stays the fallback otherwise; the app still refreshes when it becomes visible. */
+async function settlePush() {
+  await syncPush().catch(() => undefined);
+  if (current.view !== 'view-home') return;
+  current.devices = await listDevices();
+  const works = await pushWorks();
+  await renderPushSetting(works);
+  if (current.view !== 'view-home') return;
+  if (works) stopPolling();
+  else if (current.timer === undefined) startPolling();
+}
+
+async function renderPushSetting(works) {
+  const box = $('push-setting');
+  box.hidden = !PUSH_SUPPORTED || current.devices.length === 0 || !(await vapidKeyFor(current.devices).catch(() => undefined));
+  if (box.hidden) return;
+  const settings = await readPushSettings();
+  const toggle = $('push-toggle');
+  toggle.hidden = false;
+  if (Notification.permission === 'denied') {
+    $('push-setting-text').textContent = 'Notifications are blocked in the browser’s site settings. The app checks for requests while it is open.';
+    toggle.hidden = true;
+  } else if (settings.enabled) {
+    $('push-setting-text').textContent = works
+      ? 'Notifications are on: requests come to this phone, even when the app is closed.'
+      : 'Notifications are on but not working right now. The app checks for requests while it is open.';
+    toggle.textContent = 'Turn off notifications';
+  } else {
+    $('push-setting-text').textContent = 'Notifications are off. The app checks for requests while it is open.';
+    toggle.textContent = 'Turn on notifications';
+  }
+  box.dataset.state = works ? 'on' : settings.enabled ? 'broken' : 'off';
+}
+
+/** After a registration: a device joins an existing push setup silently; otherwise the offer (never on page load). */
+async function afterRegistration() {
+  if (!PUSH_SUPPORTED || Notification.permission === 'denied') return;
+  const devices = await listDevices();
+  if (!(await vapidKeyFor(devices))) return;
+  const settings = await readPushSettings();
+  if (settings.enabled && Notification.permission === 'granted') {
+    try {
+      const { failed } = await registerPush(devices);
+      setText('push-status', failed.length === 0 ? 'Notifications are on: requests come to this phone.' : `Notifications could not be set up for this bank (${describe(failed[0].error)}). The app tries again when it opens.`);
+    } catch (error) {
+      setText('push-status', `Notifications could not be set up: ${describe(error)}`);
+    }
+    return;
+  }
+  $('push-offer').hidden = false;
+}
+
+$('push-enable').addEventListener('click', async () => {
+  $('push-enable').disabled = true;
+  try {
+    await enablePush('push-status');
+    $('push-offer').hidden = true;
+  } finally {
+    $('push-enable').disabled = false;
+  }
+});
+$('push-later').addEventListener('click', () => {
+  $('push-offer').hidden = true;
+  setText('push-status', 'You can turn on notifications later under “This device”.');
+});
+$('push-toggle').addEventListener('click', async () => {
+  const toggle = $('push-toggle');
+  toggle.disabled = true;
+  try {
+    if ((await readPushSettings()).enabled) await disablePush();
+    else await enablePush('push-setting-text');
+  } finally {
+    toggle.disabled = false;
+  }
+  await settlePush();
+});
+
+if (PUSH_SUPPORTED) {
+  // From sw.js: a notification was followed (open that operation here), or a push came (refresh the list).
+  navigator.serviceWorker.addEventListener('message', (event) => {
+    const message = event.data;
+    if (typeof message !== 'object' || message === null) return;
+    if (message.type === 'open') {
+      const link = parseLink(String(message.url ?? ''));
+      if (link) openLink(link);
+      else goHome();
+      return;
+    }
+    if (message.type === 'operation.pending' || message.type === 'operation.closed') refreshPending();
+  });
 }
 
 // ── start-up ───────────────────────────────────────────────────────────────────────────────────
