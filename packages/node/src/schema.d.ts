@@ -119,7 +119,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The tenant’s push credentials (never their keys) */
+        /**
+         * The tenant’s push credentials (never their keys)
+         * @description The public parts only: the FCM project id and service account, the APNs team id, key id and topic, and when each was set.
+         */
         get: operations["listPushCredentials"];
         put?: never;
         post?: never;
@@ -139,7 +142,10 @@ export interface paths {
         get?: never;
         put?: never;
         post?: never;
-        /** Remove a push credential (that channel’s devices are then only reached by polling) */
+        /**
+         * Remove a push credential (that channel’s devices are then only reached by polling)
+         * @description Pushes through that provider fail with CREDENTIALS_MISSING from then on; the devices keep their channels, so setting a credential again resumes them.
+         */
         delete: operations["deletePushCredential"];
         options?: never;
         head?: never;

@@ -108,6 +108,7 @@ pushAdmin.openapi(
   createRoute({
     method: 'get', path: '/{tenantId}/push-credentials', tags: ['Operators'], operationId: 'listPushCredentials', security: [{ adminToken: [] }],
     summary: 'The tenant’s push credentials (never their keys)',
+    description: 'The public parts only: the FCM project id and service account, the APNs team id, key id and topic, and when each was set.',
     request: { params: tenantPath },
     responses: { 200: json(z.object({ items: z.array(CredentialSchema) }).openapi('PushCredentialList'), 'The credentials'), ...operatorReadErrors, ...notFound('TENANT_NOT_FOUND') },
   }),
@@ -121,6 +122,7 @@ pushAdmin.openapi(
   createRoute({
     method: 'delete', path: '/{tenantId}/push-credentials/{provider}', tags: ['Operators'], operationId: 'deletePushCredential', security: [{ adminToken: [] }],
     summary: 'Remove a push credential (that channel’s devices are then only reached by polling)',
+    description: 'Pushes through that provider fail with CREDENTIALS_MISSING from then on; the devices keep their channels, so setting a credential again resumes them.',
     request: { params: tenantPath.extend({ provider: z.enum(['fcm', 'apns']).openapi({ param: { name: 'provider', in: 'path' } }) }) },
     responses: { 204: { description: 'Removed' }, ...operatorErrors, ...notFound('TENANT_NOT_FOUND, PUSH_CREDENTIAL_NOT_FOUND') },
   }),
