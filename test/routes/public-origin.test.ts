@@ -7,7 +7,7 @@ import { LATEST_MIGRATION } from '../../src/storage/schema';
 import { ADMIN_TOKEN, countRows, expectProblem, setupTenant } from '../helpers/api';
 import { approve, createUser, getOperation, registerPasskey, startOperation } from '../helpers/ceremony';
 
-type Overrides = Partial<Record<'PUBLIC_URL' | 'SIGNING_KEYS' | 'E2E_KEYS' | 'ADMIN_TOKEN', string | undefined>>;
+type Overrides = Partial<Record<'PUBLIC_URL' | 'SIGNING_KEYS' | 'E2E_KEYS' | 'VAPID_KEYS' | 'ADMIN_TOKEN', string | undefined>>;
 
 /** The worker with some configuration changed, as another deployment would run it. */
 async function fetchAs(overrides: Overrides, url: string, init: RequestInit = {}): Promise<Response> {
