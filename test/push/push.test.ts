@@ -10,6 +10,8 @@ import { createUser, newAuthenticator } from '../helpers/ceremony';
 import { answerOnDevice, deviceProof, registerBoundDevice } from '../helpers/bound-device';
 import type { BoundDevice, Http } from '../helpers/bound-device';
 import { eventually } from '../webhooks/harness';
+import { removePushChannel } from '../../src/storage/push';
+import { pushStub } from '../../src/durable-objects/push-delivery';
 
 const http: Http = (path, init) => workerFetch(path, init);
 const CONTROL = 'https://control.receiver.example';
@@ -298,6 +300,32 @@ describe('Web Push delivery', () => {
       return all.find((r) => r.plaintext?.includes('operation.closed') && r.plaintext.includes(sent.id));
     }, 'the closing push of the expired operation');
     expect(JSON.parse(closing.plaintext!)).toMatchObject({ status: 'EXPIRED' });
+  });
+});
+
+describe('push races', () => {
+  it('a 410 for an old subscription does not remove the one the device registered since', async () => {
+    const { device, tenantId } = await webPushSetup();
+    const read = () => env.DB.prepare('SELECT push_channel FROM devices WHERE id = ?1').bind(device.deviceId).first<{ push_channel: string | null }>();
+    const old = (await read())!.push_channel!;
+    const { subscription } = await subscriber(tenantId);
+    expect((await putChannel(device, { type: 'WEB_PUSH', ...subscription })).status).toBe(200);
+    const now = new Date().toISOString();
+    expect(await removePushChannel(env.DB, { deviceId: device.deviceId, reason: 'PUSH_SERVICE_410', at: now, onlyIf: old })).toBe(false);
+    expect((await read())!.push_channel).not.toBeNull();
+    expect(await removePushChannel(env.DB, { deviceId: device.deviceId, reason: 'PUSH_SERVICE_410', at: now, onlyIf: (await read())!.push_channel! })).toBe(true);
+  });
+
+  it('a push job that arrives after its operation ended is never sent', async () => {
+    const operationId = `op_${crypto.randomUUID().replaceAll('-', '')}`;
+    const stub = pushStub(env, operationId);
+    await stub.withdraw('CANCELLED');
+    const expiresAt = new Date(Date.now() + 60_000).toISOString();
+    await stub.enqueue({
+      tenantId: 'ten_x', operationId, expiresAt, targets: [{ deviceId: 'dev_x', channel: 'WEB_PUSH', sealed: '{}' }],
+      message: { v: 1, type: 'operation.pending', operationId, tenantId: 'ten_x', operationType: 'AUTHENTICATION', title: 't', body: 'b', expiresAt, url: 'https://custos.test/app/' },
+    });
+    expect(await stub.records()).toEqual([expect.objectContaining({ deviceId: 'dev_x', status: 'NOT_SENT', attempts: 0, reason: 'OPERATION_FINAL' })]);
   });
 });
 
