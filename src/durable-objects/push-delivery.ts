@@ -42,6 +42,8 @@ interface PushState {
   finalStatus?: string;
   /** Withdrawn before any job came: when the object forgets that (a late enqueue within it sends nothing). */
   forgetAt?: number;
+  /** The operation has been told the records at least once (it starts with them all QUEUED). */
+  reported?: boolean;
 }
 
 const STATE_KEY = 'push';
@@ -128,8 +130,10 @@ export class PushDeliveryDO extends DurableObject<Bindings> {
         changed.push(next);
       }
     }
+    const tell = changed.length > 0 || !state.reported;
+    state.reported = true;
     await this.ctx.storage.put(STATE_KEY, state);
-    if (changed.length > 0) await this.report(job, state.targets);
+    if (tell) await this.report(job, state.targets);
     // The next timer: the earliest retry, or the clean-up after expiry.
     const retries = state.targets.map((t) => t.nextAt).filter((t): t is number => t !== undefined);
     await this.ctx.storage.setAlarm(retries.length > 0 ? Math.min(...retries) : Math.max(Date.now(), expiresAt) + KEEP_MS);
