@@ -23,6 +23,7 @@ import { wellKnown } from './routes/well-known';
 import { docsPage, OPENAPI_INFO, OPENAPI_TAGS } from './routes/docs';
 import { registerWellKnownDocs } from './routes/well-known-docs';
 import { demoRouter } from './routes/demo';
+import { consoleRouter } from './console/routes';
 import { allowOriginForBundle, sdkCors } from './middleware/origin';
 import { resolvePublicOrigin } from './domain/public-origin';
 import { MIGRATE_COMMAND_LOCAL } from './storage/schema';
@@ -62,6 +63,8 @@ app.get('/sdk/custos.js', async (c) => {
   });
   return response;
 });
+// The browser console (docs/console.md): HTML pages and form posts, built on the JSON API above, not part of /openapi.json.
+app.route('/console', consoleRouter(app));
 app.route('/', wellKnown);
 // Demo relying party at / and /demo/*: answers 404 unless DEMO=true (local development only).
 app.route('/', demoRouter(app));

@@ -1,6 +1,6 @@
 // /v1 devices: list a user's devices, inspect, rename, lock/unlock, deactivate, and a device's operation history.
 import { createRoute, z } from '@hono/zod-openapi';
-import { createRouter } from '../../env';
+import { auditActorOf, createRouter } from '../../env';
 import type { AuthContext, Bindings } from '../../env';
 import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
@@ -98,7 +98,7 @@ devices.openapi(
     const { name } = c.req.valid('json');
     const at = new Date().toISOString();
     await commitWithAudit(c.env.DB, tenantId, [renameDeviceStatement(c.env.DB, device.id, name, at)], [
-      { actor: `client:${clientId}`, action: 'device.renamed', targetType: 'device', targetId: device.id, userId: device.userId },
+      { actor: auditActorOf(c.get('auth')), action: 'device.renamed', targetType: 'device', targetId: device.id, userId: device.userId },
     ], at);
     return c.json(deviceView({ ...device, name, updatedAt: at }), 200);
   },
@@ -119,7 +119,7 @@ async function changeDeviceStatus(env: Bindings, auth: AuthContext, deviceId: st
   // Transactional outbox: the event is recorded in the batch of the change it reports (the sweeper delivers it if this request dies).
   const prepared = prepareEvent(env.DB, auth.tenantId, event, { deviceId: device.id, userId: device.userId, status: next.status, ...(next.lockReason ? { lockReason: next.lockReason } : {}) });
   const results = await commitWithAudit(env.DB, auth.tenantId, [setDeviceStatusStatement(env.DB, device.id, { ...next, at }), prepared.statement], [
-    { actor: `client:${auth.clientId}`, action: event, targetType: 'device', targetId: device.id, userId: device.userId, data: next.lockReason ? { reason: next.lockReason } : {} },
+    { actor: auditActorOf(auth), action: event, targetType: 'device', targetId: device.id, userId: device.userId, data: next.lockReason ? { reason: next.lockReason } : {} },
   ], at);
   const updated: Device = { ...device, status: next.status, lockReason: next.lockReason, failedAttempts: next.resetFailures ? 0 : device.failedAttempts, updatedAt: at };
   if (next.status !== 'ACTIVE') await cancelLiveOperations(env, { tenantId: auth.tenantId, userId: device.userId, deviceId: device.id }, next.status === 'LOCKED' ? 'DEVICE_LOCKED' : 'DEVICE_DEACTIVATED');
