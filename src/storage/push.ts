@@ -1,5 +1,5 @@
 // D1 queries for push: a device's channel (devices.push_*) and a tenant's FCM / APNs credentials (push_credentials).
-import type { PushChannelType, PushChannelView } from '../domain/push';
+import type { PushChannelView } from '../domain/push';
 
 export type PushProvider = 'FCM' | 'APNS';
 
@@ -57,4 +57,3 @@ export function deletePushCredentialStatement(db: D1Database, tenantId: string, 
   return db.prepare('DELETE FROM push_credentials WHERE tenant_id = ?1 AND provider = ?2').bind(tenantId, provider);
 }
 
-export type { PushChannelType };

@@ -4,7 +4,7 @@ import { importPKCS8 } from 'jose';
 import { createRouter } from '../../env';
 import type { Bindings } from '../../env';
 import { ApiError } from '../../errors';
-import { importSecretBoxKey, sealSecret } from '../../domain/secret-box';
+import { sealForStorage } from '../../services/stored-secrets';
 import { requireAdmin } from '../../middleware/auth';
 import { IdParam, notFound, operatorErrors, operatorReadErrors, wellFormedString } from '../../schemas/common';
 import { commitWithAudit } from '../../storage/audit';
@@ -56,14 +56,9 @@ async function checkKey(privateKey: string, alg: 'RS256' | 'ES256'): Promise<voi
   }
 }
 
-async function sealed(env: Bindings, tenantId: string, provider: PushProvider, privateKey: string): Promise<string> {
-  if (!env.WEBHOOK_SECRET_KEY) return privateKey;
-  return sealSecret(await importSecretBoxKey(env.WEBHOOK_SECRET_KEY), privateKey, credentialContext(tenantId, provider));
-}
-
 async function put(env: Bindings, tenantId: string, provider: PushProvider, privateKey: string, publicPart: Record<string, string>): Promise<PushCredentialRow> {
   const at = new Date().toISOString();
-  const stored = await sealed(env, tenantId, provider, privateKey);
+  const stored = await sealForStorage(env, privateKey, credentialContext(tenantId, provider));
   await commitWithAudit(env.DB, tenantId, [putPushCredentialStatement(env.DB, { tenantId, provider, sealed: stored, publicPart, at })], [
     { actor: 'admin', action: 'push.credentials.set', targetType: 'tenant', targetId: tenantId, data: { provider } },
   ], at);
