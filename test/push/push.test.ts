@@ -40,7 +40,7 @@ async function recorded(bin: string): Promise<Recorded[]> {
   return res.json<Recorded[]>();
 }
 
-async function script(bin: string, replies: { status: number; body?: string }[]): Promise<void> {
+async function script(bin: string, replies: { status: number; body?: string; delayMs?: number }[]): Promise<void> {
   expect((await fetch(`${CONTROL}/bins/${bin}/script`, { method: 'PUT', body: JSON.stringify(replies) })).status).toBe(204);
 }
 
@@ -314,6 +314,16 @@ describe('push races', () => {
     expect(await removePushChannel(env.DB, { deviceId: device.deviceId, reason: 'PUSH_SERVICE_410', at: now, onlyIf: old })).toBe(false);
     expect((await read())!.push_channel).not.toBeNull();
     expect(await removePushChannel(env.DB, { deviceId: device.deviceId, reason: 'PUSH_SERVICE_410', at: now, onlyIf: (await read())!.push_channel! })).toBe(true);
+  });
+
+  it('an operation cancelled while its push is still in flight gets the closing message all the same', async () => {
+    const { api, userId, bin } = await webPushSetup();
+    await script(bin, [{ status: 201, delayMs: 1500 }]);
+    const op = await start(api, { type: 'AUTHENTICATION', userId });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await api(`/v1/operations/${op.id}/cancel`, { method: 'POST', json: {} })).status).toBe(200);
+    const pushes = await waitForPushes(bin, 2);
+    expect(JSON.parse(pushes[1]!.plaintext!)).toMatchObject({ type: 'operation.closed', status: 'CANCELLED' });
   });
 
   it('a push job that arrives after its operation ended is never sent', async () => {
