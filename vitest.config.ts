@@ -22,6 +22,10 @@ export default defineConfig({
           // Webhook secrets sealed in D1 under a fresh key; a 2 s attempt timeout keeps the timeout test short.
           WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
           WEBHOOK_TIMEOUT_MS: '2000',
+          // FCM and APNs go to the local receiver (test/webhooks/receiver-server.mjs), which checks and records them.
+          FCM_ENDPOINT: 'https://fcm.receiver.example',
+          FCM_TOKEN_URL: 'https://fcm.receiver.example/token',
+          APNS_ENDPOINT: 'https://apns.receiver.example',
           SIGNING_KEYS,
           E2E_KEYS,
           VAPID_KEYS,

@@ -1,7 +1,8 @@
-// Copies static assets into public/ (served by Workers static assets): Swagger UI for /docs, the web SDK bundle and the PWA.
+// Copies static assets into public/ (served by Workers static assets): Swagger UI for /docs, the web SDK bundle, the PWA, the console's script.
 import { cpSync, mkdirSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { build } from 'esbuild';
 import { assetsHeadersFile } from '../src/security-headers.mjs';
 
 const require = createRequire(import.meta.url);
@@ -25,6 +26,14 @@ if (existsSync(pwa)) cpSync(pwa, join(root, 'public/app'), { recursive: true });
 // The demo relying party's page (served by src/routes/demo.ts only when DEMO=true).
 const demoPage = join(root, 'web-sdk/demo');
 if (existsSync(demoPage)) cpSync(demoPage, join(root, 'public/demo'), { recursive: true });
+// The console's one script (TypeScript, @simplewebauthn/browser inside) and its stylesheet: bundled here, no CDN.
+const consoleAssets = join(root, 'public/console/assets');
+mkdirSync(consoleAssets, { recursive: true });
+await build({
+  entryPoints: [join(root, 'src/console/client/console.ts')], outfile: join(consoleAssets, 'console.js'),
+  bundle: true, format: 'esm', target: 'es2022', minify: true, legalComments: 'none', logLevel: 'warning',
+});
+cpSync(join(root, 'src/console/client/console.css'), join(consoleAssets, 'console.css'));
 // Security headers of everything the assets layer serves before the worker runs (CSP per page area, nosniff, …).
 writeFileSync(join(root, 'public/_headers'), assetsHeadersFile());
 console.log('assets built in public/');

@@ -7,6 +7,7 @@ import { securityHeaders } from './middleware/security-headers';
 import { jsonBody } from './middleware/body';
 import { tenants } from './routes/admin/tenants';
 import { webhooksAdmin } from './routes/admin/webhooks';
+import { pushAdmin } from './routes/admin/push';
 import { oauth, registerOAuthDocs } from './routes/oauth';
 import { oidc } from './oidc/routes';
 import { registerOidcDocs } from './oidc/docs';
@@ -22,6 +23,7 @@ import { wellKnown } from './routes/well-known';
 import { docsPage, OPENAPI_INFO, OPENAPI_TAGS } from './routes/docs';
 import { registerWellKnownDocs } from './routes/well-known-docs';
 import { demoRouter } from './routes/demo';
+import { consoleRouter } from './console/routes';
 import { allowOriginForBundle, sdkCors } from './middleware/origin';
 import { resolvePublicOrigin } from './domain/public-origin';
 import { MIGRATE_COMMAND_LOCAL } from './storage/schema';
@@ -43,6 +45,7 @@ app.route('/oauth', oauth);
 app.route('/oidc', oidc);
 app.route('/admin/v1/tenants', tenants);
 app.route('/admin/v1/tenants', webhooksAdmin);
+app.route('/admin/v1/tenants', pushAdmin);
 app.route('/v1/users', users);
 app.route('/v1/audit-events', audit);
 app.route('/v1/operations', operations);
@@ -60,6 +63,8 @@ app.get('/sdk/custos.js', async (c) => {
   });
   return response;
 });
+// The browser console (docs/console.md): HTML pages and form posts, built on the JSON API above, not part of /openapi.json.
+app.route('/console', consoleRouter(app));
 app.route('/', wellKnown);
 // Demo relying party at / and /demo/*: answers 404 unless DEMO=true (local development only).
 app.route('/', demoRouter(app));

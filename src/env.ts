@@ -49,11 +49,20 @@ export interface AuthContext {
   tenantId: string;
   clientId: string;
   scopes: ReadonlySet<string>;
+  /** The audit actor when it is not the client itself: `admin:<id>` for a console administrator (src/console). */
+  actor?: string;
+}
+
+/** Who the audit log names for a relying-party call: the client, or the console administrator acting through it. */
+export function auditActorOf(auth: AuthContext): string {
+  return auth.actor ?? `client:${auth.clientId}`;
 }
 
 export interface Variables {
   traceId: string;
   auth: AuthContext;
+  /** The audit actor of an operator call: `admin` for the operator token, `admin:<id>` for a console administrator. */
+  operatorActor?: string;
   /** The Origin of a cross-origin browser call to /sdk/* (src/middleware/origin.ts), once the CORS middleware saw it. */
   corsOrigin?: string;
   /** The caller of an /sdk/v1 call and its operation id (routes/sdk/operations.ts), settled before the body is validated. */

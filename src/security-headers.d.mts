@@ -5,6 +5,7 @@ export declare const API_CSP: string;
 export declare const APP_CSP: string;
 export declare const DEMO_CSP: string;
 export declare const DOCS_CSP: string;
+export declare const CONSOLE_CSP: string;
 export declare function pageCsp(pathname: string): string;
 export declare function securityHeadersFor(pathname: string, contentType: string | null | undefined): Record<string, string>;
 export declare function assetsHeadersFile(): string;

@@ -88,12 +88,16 @@ export const DEMO_CSP = SAME_ORIGIN_PAGE_CSP;
  */
 export const DOCS_CSP = SAME_ORIGIN_PAGE_CSP;
 
+/** The console (/console): its pages, its one bundled script and stylesheet, its own API; nothing else, no inline code. */
+export const CONSOLE_CSP = SAME_ORIGIN_PAGE_CSP;
+
 const under = (/** @type {string} */ path, /** @type {string} */ prefix) => path === prefix || path.startsWith(`${prefix}/`);
 
 /** The CSP of an HTML page at `pathname`: each page gets exactly what it loads, anything else the API policy. */
 export function pageCsp(pathname) {
   if (under(pathname, '/app')) return APP_CSP;
   if (under(pathname, '/docs')) return DOCS_CSP;
+  if (under(pathname, '/console')) return CONSOLE_CSP;
   if (pathname === '/' || under(pathname, '/demo')) return DEMO_CSP;
   return API_CSP;
 }

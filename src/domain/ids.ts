@@ -1,7 +1,7 @@
 // Prefixed, time-ordered, unguessable ids: 48-bit millisecond time + 128 random bits, base32.
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lowercase
 
-export type IdPrefix = 'ten' | 'cli' | 'usr' | 'dev' | 'op' | 'evt' | 'aud' | 'whd';
+export type IdPrefix = 'ten' | 'cli' | 'usr' | 'dev' | 'op' | 'evt' | 'aud' | 'whd' | 'adm';
 
 function base32(bytes: Uint8Array): string {
   let out = '';

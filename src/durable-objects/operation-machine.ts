@@ -543,6 +543,7 @@ export class Operation {
   /** A pushed operation ended: its notifications are withdrawn (best effort; a device also ignores a closed operation). */
   private async withdrawPushes(op: OperationSnapshot): Promise<void> {
     try {
+      // The binding directly, not pushStub(): push-delivery.ts imports the operation's stub, and the house bans run-time import cycles.
       await this.env.PUSHES.get(this.env.PUSHES.idFromName(op.id)).withdraw(op.status);
     } catch (error) {
       console.warn(JSON.stringify({ level: 'warn', message: 'push withdrawal not handed over', operationId: op.id, error: error instanceof Error ? error.message : String(error) }));

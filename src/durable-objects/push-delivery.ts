@@ -42,11 +42,15 @@ interface PushState {
   finalStatus?: string;
   /** Withdrawn before any job came: when the object forgets that (a late enqueue within it sends nothing). */
   forgetAt?: number;
+  /** The operation has been told the records at least once (it starts with them all QUEUED). */
+  reported?: boolean;
 }
 
 const STATE_KEY = 'push';
 /** After the operation's expiry (or its end), the object keeps its record this long, then deletes itself. */
 const KEEP_MS = 10 * 60 * 1000;
+/** How long a step may take before its alarm fires again (a process that died mid-send). */
+const LEASE_MS = 60_000;
 /** Attempts at the closing message per device. */
 const CLOSE_ATTEMPTS = 3;
 
@@ -73,20 +77,14 @@ export class PushDeliveryDO extends DurableObject<Bindings> {
         ? { deviceId: t.deviceId, channel: t.channel, status: 'NOT_SENT', attempts: 0, at, reason: 'OPERATION_FINAL', closed: true }
         : { deviceId: t.deviceId, channel: t.channel, status: 'QUEUED', attempts: 0, at, nextAt: Date.now() },
     );
-    await this.ctx.storage.put(STATE_KEY, { ...state, job, targets } satisfies PushState);
-    await this.ctx.storage.setAlarm(Date.now());
+    await this.save({ ...state, job, targets }, Date.now());
   }
 
   /** The operation ended: pending sends are dropped, shown notifications are closed (same Topic / collapse key). */
   async withdraw(finalStatus: string): Promise<void> {
     const state = (await this.ctx.storage.get<PushState>(STATE_KEY)) ?? { targets: [] };
     if (state.finalStatus) return;
-    const at = new Date().toISOString();
-    const targets = state.targets.map((t): TargetState =>
-      t.status === 'QUEUED' || t.status === 'RETRYING' ? { ...t, status: 'WITHDRAWN', at, reason: 'OPERATION_FINAL', nextAt: undefined, closed: true } : t,
-    );
-    await this.ctx.storage.put(STATE_KEY, { ...state, targets, finalStatus } satisfies PushState);
-    await this.ctx.storage.setAlarm(Date.now());
+    await this.save({ ...state, targets: withdrawn(state.targets), finalStatus }, Date.now());
   }
 
   /** What happened so far, per device (tests and the operation read it). */
@@ -113,12 +111,14 @@ export class PushDeliveryDO extends DurableObject<Bindings> {
       // withdraw() without a job: keep the final status a while (a late enqueue must see it), then forget.
       if (state.forgetAt !== undefined && Date.now() >= state.forgetAt) return this.forget();
       const forgetAt = state.forgetAt ?? Date.now() + KEEP_MS;
-      await this.ctx.storage.put(STATE_KEY, { ...state, forgetAt } satisfies PushState);
-      await this.ctx.storage.setAlarm(forgetAt);
+      await this.save({ ...state, forgetAt }, forgetAt);
       return;
     }
     const expiresAt = Date.parse(job.expiresAt);
     if (Date.now() > expiresAt + KEEP_MS) return this.forget();
+    // Lease: should the process die mid-send, the alarm comes back and the step runs again (a target already SENT
+    // was saved as such only after its send, so at worst one message goes twice; the Topic makes the second replace it).
+    await this.ctx.storage.setAlarm(Date.now() + LEASE_MS);
     const topic = await topicOf(job.operationId);
     const changed: TargetState[] = [];
     for (const [i, target] of state.targets.entries()) {
@@ -128,11 +128,25 @@ export class PushDeliveryDO extends DurableObject<Bindings> {
         changed.push(next);
       }
     }
-    await this.ctx.storage.put(STATE_KEY, state);
-    if (changed.length > 0) await this.report(job, state.targets);
-    // The next timer: the earliest retry, or the clean-up after expiry.
+    const tell = changed.length > 0 || !state.reported;
+    state.reported = true;
+    // withdraw() may have run while this step waited on a push service: its final status is not lost by this save.
+    const latest = await this.ctx.storage.get<PushState>(STATE_KEY);
+    const endedMeanwhile = latest?.finalStatus !== undefined && state.finalStatus === undefined;
+    if (endedMeanwhile) {
+      state.finalStatus = latest.finalStatus;
+      state.targets = withdrawn(state.targets);
+    }
+    // The next timer: now (closing what was sent), the earliest retry, or the clean-up after expiry; one write with the state.
     const retries = state.targets.map((t) => t.nextAt).filter((t): t is number => t !== undefined);
-    await this.ctx.storage.setAlarm(retries.length > 0 ? Math.min(...retries) : Math.max(Date.now(), expiresAt) + KEEP_MS);
+    const next = endedMeanwhile ? Date.now() : retries.length > 0 ? Math.min(...retries) : Math.max(Date.now(), expiresAt) + KEEP_MS;
+    await this.save(state, next);
+    if (tell) await this.report(job, state.targets);
+  }
+
+  /** The state and the next alarm, issued with no await between them: Durable Object storage commits them together. */
+  private async save(state: PushState, alarmAt: number): Promise<void> {
+    await Promise.all([this.ctx.storage.put(STATE_KEY, state), this.ctx.storage.setAlarm(alarmAt)]);
   }
 
   /** One target's step: send the pending message, or (the operation ended) the closing one; returns the new state. */
@@ -194,6 +208,12 @@ export class PushDeliveryDO extends DurableObject<Bindings> {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
   }
+}
+
+/** The operation ended: what was still to be sent never will be (it counts as closed: nothing to replace). */
+function withdrawn(targets: TargetState[]): TargetState[] {
+  const at = new Date().toISOString();
+  return targets.map((t) => (t.status === 'QUEUED' || t.status === 'RETRYING' ? { ...t, status: 'WITHDRAWN', at, reason: 'OPERATION_FINAL', nextAt: undefined, closed: true } : t));
 }
 
 function recordOf(t: TargetState): NotificationRecord {

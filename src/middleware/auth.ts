@@ -5,6 +5,20 @@ import { ApiError } from '../errors';
 import { secretsEqual } from '../domain/secrets';
 import { findAccessToken } from '../services/access-tokens';
 import { countFailure, sourceKey, throttleVerdict } from '../services/auth-throttle';
+import { adminActor, consolePrincipalOf, type ConsolePrincipal } from './console-principal';
+
+const TENANT_PATH = /^\/admin\/v1\/tenants\/([^/]+)(\/.*)?$/;
+
+/**
+ * A console administrator on the operator API: operators everywhere; a tenant administrator only under their own
+ * tenant (reading it, its clients and webhook), never creating, listing or reconfiguring tenants (docs/console.md).
+ */
+function consoleMayCallOperatorApi(principal: ConsolePrincipal, method: string, pathname: string): boolean {
+  if (principal.role === 'operator') return true;
+  const match = TENANT_PATH.exec(pathname);
+  if (!match || match[1] !== principal.tenantId) return false;
+  return match[2] !== undefined || method === 'GET';
+}
 
 function throttled(retryAfterSeconds: number): ApiError {
   return new ApiError('AUTHENTICATION_THROTTLED', `Too many wrong operator tokens from this address; retry in ${retryAfterSeconds} s.`, { retryAfterSeconds });
@@ -25,6 +39,16 @@ function bearer(header: string | undefined): string | undefined {
  * the operator's own included, are not affected.
  */
 export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
+  const principal = consolePrincipalOf(c.req.raw);
+  if (principal) {
+    // OWASP ASVS 4.2.1: a tenant administrator reaches no other tenant through the operator API.
+    if (!consoleMayCallOperatorApi(principal, c.req.method, new URL(c.req.url).pathname)) {
+      throw new ApiError('CONSOLE_FORBIDDEN', 'Your console role does not allow this.');
+    }
+    c.set('operatorActor', adminActor(principal.adminId));
+    await next();
+    return;
+  }
   const source = sourceKey(c);
   // OWASP ASVS 2.2.1: throttle online guessing of the operator token, per source address.
   if (source) {
@@ -48,6 +72,14 @@ export const requireAdmin = createMiddleware<AppEnv>(async (c, next) => {
 /** Relying parties: a live access token of a non-revoked client holding `scope`. */
 export function requireScope(scope: Scope) {
   return createMiddleware<AppEnv>(async (c, next) => {
+    const principal = consolePrincipalOf(c.req.raw);
+    if (principal) {
+      // The console acts on one tenant per call: a tenant administrator's own, or the one an operator opened.
+      if (!principal.tenantId) throw new ApiError('CONSOLE_FORBIDDEN', 'Open a tenant first.');
+      c.set('auth', { tenantId: principal.tenantId, clientId: adminActor(principal.adminId), scopes: new Set(SCOPES), actor: adminActor(principal.adminId) });
+      await next();
+      return;
+    }
     const token = bearer(c.req.header('authorization'));
     if (!token) throw new ApiError('UNAUTHENTICATED', 'Send an access token from POST /oauth/token.');
     const found = await findAccessToken(c.env, token);

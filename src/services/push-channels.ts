@@ -4,7 +4,7 @@ import { ApiError } from '../errors';
 import { fromB64url, toB64url } from '../domain/encoding';
 import { channelView } from '../domain/push';
 import type { PushChannel, PushChannelView } from '../domain/push';
-import { importSecretBoxKey, isSealed, openSecret, sealSecret } from '../domain/secret-box';
+import { openFromStorage, sealForStorage } from './stored-secrets';
 import { checkWebhookUrl } from '../domain/webhook-url';
 import { removePushChannel, setPushChannel } from '../storage/push';
 import { keyState } from './keys';
@@ -13,24 +13,24 @@ import { keyState } from './keys';
 const sealContext = (deviceId: string): string => `custos push channel ${deviceId}`;
 
 /** The channel as it goes into D1: sealed under WEBHOOK_SECRET_KEY when the deployment sets one (like webhook secrets). */
-export async function sealChannel(env: Pick<Bindings, 'WEBHOOK_SECRET_KEY'>, deviceId: string, channel: PushChannel): Promise<string> {
-  const json = JSON.stringify(channel);
-  if (!env.WEBHOOK_SECRET_KEY) return json;
-  return sealSecret(await importSecretBoxKey(env.WEBHOOK_SECRET_KEY), json, sealContext(deviceId));
+export function sealChannel(env: Pick<Bindings, 'WEBHOOK_SECRET_KEY'>, deviceId: string, channel: PushChannel): Promise<string> {
+  return sealForStorage(env, JSON.stringify(channel), sealContext(deviceId));
 }
 
 /** Opens a stored channel; throws when it was sealed under another key or for another device. */
 export async function openChannel(env: Pick<Bindings, 'WEBHOOK_SECRET_KEY'>, deviceId: string, stored: string): Promise<PushChannel> {
-  if (!isSealed(stored)) return JSON.parse(stored) as PushChannel;
-  if (!env.WEBHOOK_SECRET_KEY) throw new Error('a sealed push channel needs WEBHOOK_SECRET_KEY');
-  return JSON.parse(await openSecret(await importSecretBoxKey(env.WEBHOOK_SECRET_KEY), stored, sealContext(deviceId))) as PushChannel;
+  return JSON.parse(await openFromStorage(env, stored, sealContext(deviceId))) as PushChannel;
 }
 
 /** The Web Push key pair's public half as pushManager.subscribe takes it (65-byte uncompressed point, base64url), or null. */
 export async function vapidPublicKey(env: Bindings, options: { generate: boolean }): Promise<string | null> {
   const state = await keyState(env, 'VAPID_KEYS', { generate: options.generate });
-  if (state.status !== 'configured' && state.status !== 'generated') return null;
-  const [key] = JSON.parse(state.source) as JsonWebKey[];
+  return state.status === 'configured' || state.status === 'generated' ? vapidPublicKeyOf(state.source) : null;
+}
+
+/** The public key of a VAPID key set's first (signing) key, as pushManager.subscribe takes it. */
+export function vapidPublicKeyOf(source: string): string | null {
+  const [key] = JSON.parse(source) as JsonWebKey[];
   if (!key?.x || !key.y) return null;
   const point = new Uint8Array(65);
   point[0] = 0x04;

@@ -6,11 +6,11 @@ import type { Bindings } from '../env';
 import { utf8 } from '../domain/encoding';
 import { classifyPushAnswer } from '../domain/push';
 import type { PushChannel, PushMessage } from '../domain/push';
-import { importSecretBoxKey, isSealed, openSecret } from '../domain/secret-box';
+import { openFromStorage } from './stored-secrets';
 import { getPushCredential } from '../storage/push';
 import type { PushProvider } from '../storage/push';
 import { keyState } from './keys';
-import { vapidPublicKey } from './push-channels';
+import { vapidPublicKeyOf } from './push-channels';
 
 /** One attempt's outcome: SENT, GONE (the channel is dead: forget it), RETRY (try later) or FAILED (give up). */
 export interface SendOutcome {
@@ -64,8 +64,9 @@ async function vapidSigningKey(source: string): Promise<CryptoKey> {
 
 async function sendWebPush(env: Bindings, channel: Extract<PushChannel, { type: 'WEB_PUSH' }>, input: SendInput): Promise<SendOutcome> {
   const keys = await keyState(env, 'VAPID_KEYS', { generate: false });
-  const publicKey = await vapidPublicKey(env, { generate: false });
-  if ((keys.status !== 'configured' && keys.status !== 'generated') || !publicKey) return { outcome: 'FAILED', reason: 'VAPID_KEYS_NOT_CONFIGURED' };
+  if (keys.status !== 'configured' && keys.status !== 'generated') return { outcome: 'FAILED', reason: 'VAPID_KEYS_NOT_CONFIGURED' };
+  const publicKey = vapidPublicKeyOf(keys.source);
+  if (!publicKey) return { outcome: 'FAILED', reason: 'VAPID_KEYS_NOT_CONFIGURED' };
   const endpoint = new URL(channel.endpoint);
   // RFC 8292 §2: aud is the push resource's origin, exp at most 24 h ahead, sub a contact for the push service.
   const jwt = await new SignJWT({ sub: vapidSubject(env) })
@@ -119,11 +120,9 @@ const credentialContext = (tenantId: string, provider: PushProvider): string => 
 async function credentialOf<T>(env: Bindings, tenantId: string, provider: PushProvider): Promise<{ value: T; version: string } | null> {
   const row = await getPushCredential(env.DB, tenantId, provider);
   if (!row) return null;
-  let secret = row.sealed;
-  if (isSealed(secret)) {
-    if (!env.WEBHOOK_SECRET_KEY) return null;
-    secret = await openSecret(await importSecretBoxKey(env.WEBHOOK_SECRET_KEY), secret, credentialContext(tenantId, provider));
-  }
+  // A key sealed under another WEBHOOK_SECRET_KEY (or none set) is as good as no credential.
+  const secret = await openFromStorage(env, row.sealed, credentialContext(tenantId, provider)).catch(() => null);
+  if (secret === null) return null;
   return { value: { ...(JSON.parse(row.public) as object), privateKey: secret } as T, version: row.updated_at };
 }
 

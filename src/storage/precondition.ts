@@ -4,6 +4,7 @@
 export type PreconditionName =
   | 'userActive' | 'deviceAndUserActive' | 'stillLive' | 'counterAdvances' | 'counterUnchanged' | 'failedAttemptsUnchanged'
   | 'endpointExists'
+  | 'noOperatorYet' | 'inviteUnused'
   | 'tenantUnchanged' | 'deviceActive' | 'anyActiveDevice'
   | 'maxLiveOperationsPerUser' | 'maxLiveOperationsPerDevice' | 'maxStartsPerUserPerMinute';
 

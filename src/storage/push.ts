@@ -1,5 +1,5 @@
 // D1 queries for push: a device's channel (devices.push_*) and a tenant's FCM / APNs credentials (push_credentials).
-import type { PushChannelType, PushChannelView } from '../domain/push';
+import type { PushChannelView } from '../domain/push';
 
 export type PushProvider = 'FCM' | 'APNS';
 
@@ -35,14 +35,13 @@ export interface PushCredentialRow {
   updated_at: string;
 }
 
-export async function putPushCredential(db: D1Database, input: { tenantId: string; provider: PushProvider; sealed: string; publicPart: object; at: string }): Promise<void> {
-  await db
+export function putPushCredentialStatement(db: D1Database, input: { tenantId: string; provider: PushProvider; sealed: string; publicPart: object; at: string }): D1PreparedStatement {
+  return db
     .prepare(
       `INSERT INTO push_credentials (tenant_id, provider, sealed, public, updated_at) VALUES (?1, ?2, ?3, ?4, ?5)
        ON CONFLICT (tenant_id, provider) DO UPDATE SET sealed = excluded.sealed, public = excluded.public, updated_at = excluded.updated_at`,
     )
-    .bind(input.tenantId, input.provider, input.sealed, JSON.stringify(input.publicPart), input.at)
-    .run();
+    .bind(input.tenantId, input.provider, input.sealed, JSON.stringify(input.publicPart), input.at);
 }
 
 export async function getPushCredential(db: D1Database, tenantId: string, provider: PushProvider): Promise<PushCredentialRow | null> {
@@ -54,9 +53,7 @@ export async function listPushCredentials(db: D1Database, tenantId: string): Pro
   return rows.results;
 }
 
-export async function deletePushCredential(db: D1Database, tenantId: string, provider: PushProvider): Promise<boolean> {
-  const deleted = await db.prepare('DELETE FROM push_credentials WHERE tenant_id = ?1 AND provider = ?2').bind(tenantId, provider).run();
-  return deleted.meta.changes > 0;
+export function deletePushCredentialStatement(db: D1Database, tenantId: string, provider: PushProvider): D1PreparedStatement {
+  return db.prepare('DELETE FROM push_credentials WHERE tenant_id = ?1 AND provider = ?2').bind(tenantId, provider);
 }
 
-export type { PushChannelType };

@@ -87,7 +87,7 @@ tenants.openapi(
       branding: input.branding ?? {}, policy: { ...DEFAULT_POLICY, ...input.policy }, createdAt: at, updatedAt: at,
     };
     await commitWithAudit(c.env.DB, tenant.id, [insertTenantStatement(c.env.DB, tenant), ...replaceWebOriginsStatements(c.env.DB, tenant)], [
-      { actor: 'admin', action: 'tenant.created', targetType: 'tenant', targetId: tenant.id, data: { rpId: tenant.rpId, policy: tenant.policy } },
+      { actor: c.get('operatorActor') ?? 'admin', action: 'tenant.created', targetType: 'tenant', targetId: tenant.id, data: { rpId: tenant.rpId, policy: tenant.policy } },
     ], at);
     c.header('location', `/admin/v1/tenants/${tenant.id}`);
     return c.json(await tenantView(c.env.DB, tenant), 201);
@@ -148,7 +148,7 @@ tenants.openapi(
       updatedAt: at,
     };
     await commitWithAudit(c.env.DB, current.id, [updateTenantStatement(c.env.DB, updated), ...replaceWebOriginsStatements(c.env.DB, updated)], [
-      { actor: 'admin', action: 'tenant.updated', targetType: 'tenant', targetId: current.id, data: { fields: Object.keys(patch) } },
+      { actor: c.get('operatorActor') ?? 'admin', action: 'tenant.updated', targetType: 'tenant', targetId: current.id, data: { fields: Object.keys(patch) } },
     ], at);
     return c.json(await tenantView(c.env.DB, updated), 200);
   },
@@ -174,7 +174,7 @@ tenants.openapi(
     };
     const secret = newSecret('cs');
     await commitWithAudit(c.env.DB, tenant.id, [await insertClientStatement(c.env.DB, client, secret)], [
-      { actor: 'admin', action: 'client.created', targetType: 'client', targetId: client.clientId, data: { scopes: client.scopes } },
+      { actor: c.get('operatorActor') ?? 'admin', action: 'client.created', targetType: 'client', targetId: client.clientId, data: { scopes: client.scopes } },
     ], client.createdAt);
     return c.json({ ...clientView(client), clientSecret: secret }, 201);
   },
@@ -210,7 +210,7 @@ tenants.openapi(
     // The tokens die first (the object that checks them), then D1 records it; a failed commit is repaired by retrying.
     await revokeAccessTokens(c.env, client.clientId, at);
     await commitWithAudit(c.env.DB, tenant.id, revokeClientStatements(c.env.DB, client.clientId, at), [
-      { actor: 'admin', action: 'client.revoked', targetType: 'client', targetId: client.clientId },
+      { actor: c.get('operatorActor') ?? 'admin', action: 'client.revoked', targetType: 'client', targetId: client.clientId },
     ], at);
     return c.body(null, 204);
   },

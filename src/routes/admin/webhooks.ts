@@ -77,7 +77,7 @@ webhooksAdmin.openapi(
       }),
     ], [
       {
-        actor: 'admin', action: 'webhook.configured', targetType: 'webhook', targetId: tenant.id,
+        actor: c.get('operatorActor') ?? 'admin', action: 'webhook.configured', targetType: 'webhook', targetId: tenant.id,
         data: { host: checked.url.host, replaced: current !== null, reenabled: current?.disabledAt != null },
       },
     ], at);
@@ -122,7 +122,7 @@ webhooksAdmin.openapi(
       await commitWithAudit(c.env.DB, tenant.id, [
         ...endpointExistsGuard(c.env.DB, tenant.id),
         rotateSecretStatement(c.env.DB, { tenantId: tenant.id, storedSecret: await secretForStorage(c.env, tenant.id, secret), previousSecretExpiresAt, at }),
-      ], [{ actor: 'admin', action: 'webhook.secret_rotated', targetType: 'webhook', targetId: tenant.id, data: { previousSecretExpiresAt } }], at);
+      ], [{ actor: c.get('operatorActor') ?? 'admin', action: 'webhook.secret_rotated', targetType: 'webhook', targetId: tenant.id, data: { previousSecretExpiresAt } }], at);
     } catch (error) {
       // Removed meanwhile: this secret was never stored, so it must not be handed out.
       if (failedPrecondition(error) === 'endpointExists') throw new ApiError('WEBHOOK_NOT_CONFIGURED', 'The endpoint was removed meanwhile.');
@@ -144,7 +144,7 @@ webhooksAdmin.openapi(
     const tenant = await loadTenant(c.env.DB, c.req.valid('param').tenantId);
     const endpoint = await loadEndpoint(c.env.DB, tenant.id);
     await commitWithAudit(c.env.DB, tenant.id, [deleteEndpointStatement(c.env.DB, tenant.id)], [
-      { actor: 'admin', action: 'webhook.removed', targetType: 'webhook', targetId: tenant.id, data: { host: hostOf(endpoint.url) } },
+      { actor: c.get('operatorActor') ?? 'admin', action: 'webhook.removed', targetType: 'webhook', targetId: tenant.id, data: { host: hostOf(endpoint.url) } },
     ]);
     return c.body(null, 204);
   },

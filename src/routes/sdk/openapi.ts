@@ -7,6 +7,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../env';
 import { ProblemSchema } from '../../schemas/common';
 import { OperationSchema } from '../../schemas/operations';
+import { PushChannelInputSchema, PushChannelViewSchema } from '../../schemas/push';
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ProblemSchema } } });
 const opId = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'op_06h2d7mdk0g2rdvcmm9p6f5w3e7evgrbhhk0' }) });
@@ -162,29 +163,6 @@ export const pendingRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
       409: problem('DEVICE_LOCKED, DEVICE_NOT_ACTIVE'),
     },
   });
-
-const base64url = (description: string) => z.string().min(1).max(200).openapi({ description });
-export const PushChannelInputSchema = z
-  .discriminatedUnion('type', [
-    z.object({
-      type: z.literal('WEB_PUSH'),
-      endpoint: z.string().min(1).max(2048).openapi({ description: 'PushSubscription.endpoint: https to a public host' }),
-      keys: z.object({ p256dh: base64url('The subscription’s P-256 public key'), auth: base64url('The subscription’s 16-byte auth secret') }),
-      expirationTime: z.number().nullable().optional().openapi({ description: 'Ignored' }),
-    }),
-    z.strictObject({ type: z.literal('FCM'), token: z.string().min(1).max(4096).regex(/^[\x21-\x7e]+$/, 'printable ASCII') }),
-    z.strictObject({ type: z.literal('APNS'), token: z.string().regex(/^[0-9a-fA-F]{64,200}$/, 'hex device token'), environment: z.enum(['production', 'sandbox']) }),
-  ])
-  .openapi('PushChannelInput', { description: 'A Web Push subscription (PushSubscription.toJSON() plus type), or a native FCM / APNs token' });
-
-export const PushChannelViewSchema = z
-  .object({
-    type: z.enum(['WEB_PUSH', 'FCM', 'APNS']),
-    endpointOrigin: z.string().optional(),
-    environment: z.enum(['production', 'sandbox']).optional(),
-    updatedAt: z.string(),
-  })
-  .openapi('PushChannel', { description: 'A device’s push channel as the API shows it: never its keys or token' });
 
 const deviceCallErrors = {
   401: problem('UNAUTHENTICATED (no, an invalid, expired or replayed device proof)'),

@@ -1,12 +1,13 @@
 // /v1 devices: list a user's devices, inspect, rename, lock/unlock, deactivate, and a device's operation history.
 import { createRoute, z } from '@hono/zod-openapi';
-import { createRouter } from '../../env';
+import { auditActorOf, createRouter } from '../../env';
 import type { AuthContext, Bindings } from '../../env';
 import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
 import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery, readErrors, wellFormedString } from '../../schemas/common';
 import { OperationSchema } from '../../schemas/operations';
+import { PushChannelViewSchema } from '../../schemas/push';
 import type { Device } from '../../storage/devices';
 import { getDevice, listUserDevices, renameDeviceStatement, setDeviceStatusStatement } from '../../storage/devices';
 import { commitWithAudit } from '../../storage/audit';
@@ -29,6 +30,9 @@ export const DeviceSchema = z
     kind: z.enum(['PASSKEY', 'NATIVE']), name: z.string(),
     authenticator: z.object({ aaguid: z.string().optional(), backupEligible: z.boolean(), backedUp: z.boolean(), transports: z.array(z.string()).optional() }),
     createdAt: z.string(), lastUsedAt: z.string().optional(), failedAttempts: z.number().int(),
+    pushChannel: PushChannelViewSchema.optional().openapi({ description: 'Where the device is pushed to (never its keys or token); absent when it only polls' }),
+    pushChannelRemoved: z.object({ type: z.string(), reason: z.string(), at: z.string() }).optional()
+      .openapi({ description: 'Why the last channel went away (PUSH_SERVICE_410, DEVICE_DEACTIVATED, REMOVED_BY_DEVICE), until a new one is registered' }),
   })
   .openapi('Device');
 
@@ -41,6 +45,8 @@ export function deviceView(device: Device): z.infer<typeof DeviceSchema> {
       ...(device.transports.length > 0 ? { transports: device.transports } : {}),
     },
     createdAt: device.createdAt, ...(device.lastUsedAt ? { lastUsedAt: device.lastUsedAt } : {}), failedAttempts: device.failedAttempts,
+    ...(device.pushChannel ? { pushChannel: device.pushChannel } : {}),
+    ...(device.pushRemoved ? { pushChannelRemoved: device.pushRemoved } : {}),
   };
 }
 
@@ -92,7 +98,7 @@ devices.openapi(
     const { name } = c.req.valid('json');
     const at = new Date().toISOString();
     await commitWithAudit(c.env.DB, tenantId, [renameDeviceStatement(c.env.DB, device.id, name, at)], [
-      { actor: `client:${clientId}`, action: 'device.renamed', targetType: 'device', targetId: device.id, userId: device.userId },
+      { actor: auditActorOf(c.get('auth')), action: 'device.renamed', targetType: 'device', targetId: device.id, userId: device.userId },
     ], at);
     return c.json(deviceView({ ...device, name, updatedAt: at }), 200);
   },
@@ -113,7 +119,7 @@ async function changeDeviceStatus(env: Bindings, auth: AuthContext, deviceId: st
   // Transactional outbox: the event is recorded in the batch of the change it reports (the sweeper delivers it if this request dies).
   const prepared = prepareEvent(env.DB, auth.tenantId, event, { deviceId: device.id, userId: device.userId, status: next.status, ...(next.lockReason ? { lockReason: next.lockReason } : {}) });
   const results = await commitWithAudit(env.DB, auth.tenantId, [setDeviceStatusStatement(env.DB, device.id, { ...next, at }), prepared.statement], [
-    { actor: `client:${auth.clientId}`, action: event, targetType: 'device', targetId: device.id, userId: device.userId, data: next.lockReason ? { reason: next.lockReason } : {} },
+    { actor: auditActorOf(auth), action: event, targetType: 'device', targetId: device.id, userId: device.userId, data: next.lockReason ? { reason: next.lockReason } : {} },
   ], at);
   const updated: Device = { ...device, status: next.status, lockReason: next.lockReason, failedAttempts: next.resetFailures ? 0 : device.failedAttempts, updatedAt: at };
   if (next.status !== 'ACTIVE') await cancelLiveOperations(env, { tenantId: auth.tenantId, userId: device.userId, deviceId: device.id }, next.status === 'LOCKED' ? 'DEVICE_LOCKED' : 'DEVICE_DEACTIVATED');

@@ -1,6 +1,6 @@
 // /v1/operations: relying parties start, watch (long-poll) and cancel device operations.
 import { createRoute, z } from '@hono/zod-openapi';
-import { createRouter } from '../../env';
+import { auditActorOf, createRouter } from '../../env';
 import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
@@ -86,7 +86,7 @@ operations.openapi(
     const { operationId } = c.req.valid('param');
     const { tenantId, clientId } = c.get('auth');
     if (!isId(operationId, 'op')) throw new ApiError('OPERATION_NOT_FOUND', `No operation ${operationId}.`);
-    const view = unwrap((await operationStub(c.env, operationId).cancel({ tenantId, reason: 'CANCELLED', actor: `client:${clientId}` })) as DoResult<OperationView>);
+    const view = unwrap((await operationStub(c.env, operationId).cancel({ tenantId, reason: 'CANCELLED', actor: auditActorOf(c.get('auth')) })) as DoResult<OperationView>);
     return c.json(view, 200);
   },
 );

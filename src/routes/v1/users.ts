@@ -1,6 +1,6 @@
 // /v1/users: the identity store (create, get, resolve, list, merge-patch, lock/unlock, deactivate, erase).
 import { createRoute, z } from '@hono/zod-openapi';
-import { createRouter } from '../../env';
+import { auditActorOf, createRouter } from '../../env';
 import { ApiError } from '../../errors';
 import { newId, isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
@@ -46,7 +46,6 @@ export async function loadUser(db: D1Database, tenantId: string, userId: string)
 const userPath = z.object({ userId: IdParam('userId', 'usr_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h') });
 const json = <T extends z.ZodTypeAny>(schema: T, description: string) => ({ description, content: { 'application/json': { schema } } });
 const body = <T extends z.ZodTypeAny>(schema: T, required: boolean) => ({ required, content: { 'application/json': { schema } } });
-const actor = (clientId: string): string => `client:${clientId}`;
 
 users.openapi(
   createRoute({
@@ -68,7 +67,7 @@ users.openapi(
     };
     try {
       await commitWithAudit(c.env.DB, tenantId, insertUserStatements(c.env.DB, user), [
-        { actor: actor(clientId), action: 'user.created', targetType: 'user', targetId: user.id, userId: user.id, data: { attributeKeys: Object.keys(user.attributes) } },
+        { actor: auditActorOf(c.get('auth')), action: 'user.created', targetType: 'user', targetId: user.id, userId: user.id, data: { attributeKeys: Object.keys(user.attributes) } },
       ], at);
     } catch (error) {
       if (isExternalRefConflict(error)) throw new ApiError('EXTERNAL_REF_TAKEN', 'Another user of this tenant has this externalRef.');
@@ -159,7 +158,7 @@ users.openapi(
     try {
       await commitWithAudit(db, tenantId, patchUserStatements(db, user, patch, at), [
         {
-          actor: actor(clientId), action: 'user.updated', targetType: 'user', targetId: user.id, userId: user.id,
+          actor: auditActorOf(c.get('auth')), action: 'user.updated', targetType: 'user', targetId: user.id, userId: user.id,
           // Pseudonymous audit: which keys changed, never their values.
           data: { attributeKeys: Object.keys(patch.attributes ?? {}), externalRefChanged: patch.externalRef !== undefined },
         },
@@ -222,7 +221,7 @@ async function changeUserStatus(
   const at = new Date().toISOString();
   const statements = [setUserStatusStatement(db, user.id, { status: change.status, lockReason: change.lockReason, at })];
   const audit: AuditEntry[] = [
-    { actor: actor(auth.clientId), action: change.action, targetType: 'user', targetId: user.id, userId: user.id, data: change.lockReason ? { reason: change.lockReason } : {} },
+    { actor: auditActorOf(auth), action: change.action, targetType: 'user', targetId: user.id, userId: user.id, data: change.lockReason ? { reason: change.lockReason } : {} },
   ];
   // Deactivating the user deactivates each of its devices, each with its own audit entry and event.
   const deviceIds =
@@ -231,7 +230,7 @@ async function changeUserStatus(
       : [];
   for (const deviceId of deviceIds) {
     statements.push(setDeviceStatusStatement(db, deviceId, { status: 'DEACTIVATED', lockReason: null, at, resetFailures: false }));
-    audit.push({ actor: actor(auth.clientId), action: 'device.deactivated', targetType: 'device', targetId: deviceId, userId: user.id, data: { reason: 'USER_DEACTIVATED' } });
+    audit.push({ actor: auditActorOf(auth), action: 'device.deactivated', targetType: 'device', targetId: deviceId, userId: user.id, data: { reason: 'USER_DEACTIVATED' } });
   }
   // Transactional outbox: each event is recorded in the batch of the change it reports (the sweeper delivers it if this request dies).
   const prepared = [
@@ -260,7 +259,7 @@ users.openapi(
     const user = await loadUser(db, tenantId, c.req.valid('param').userId);
     await onUserBlocked(c.env, user);
     await commitWithAudit(db, tenantId, eraseUserStatements(db, tenantId, user.id), [
-      { actor: actor(clientId), action: 'user.erased', targetType: 'user', targetId: user.id, userId: user.id },
+      { actor: auditActorOf(c.get('auth')), action: 'user.erased', targetType: 'user', targetId: user.id, userId: user.id },
     ]);
     return c.body(null, 204);
   },
