@@ -218,14 +218,17 @@ export function demoRouter(api: SelfFetch): Hono<AppEnv> {
     return relay(await v1(c, `/users/${userId}/devices`));
   });
 
+  // push: true is the page's "Send to my phone"; otherwise the page runs the ceremony itself (or shows the QR code), so
+  // the start says push: false and the phone does not ring as well.
+  const push = { push: z.boolean().optional() };
   const operationBody = z.discriminatedUnion('type', [
     z.strictObject({ type: z.literal('REGISTRATION'), userId: z.string(), deviceName: z.string().max(64).optional(), authorisedBy: z.string().optional() }),
-    z.strictObject({ type: z.literal('AUTHENTICATION'), userId: z.string() }),
+    z.strictObject({ type: z.literal('AUTHENTICATION'), userId: z.string(), ...push }),
     z.strictObject({
       type: z.literal('AUTHORISATION'), userId: z.string(), amount: z.string(), currency: z.string(), payee: z.string(),
-      account: z.string().optional(), reference: z.string().optional(),
+      account: z.string().optional(), reference: z.string().optional(), ...push,
     }),
-    z.strictObject({ type: z.literal('SIGNATURE'), userId: z.string(), title: z.string().max(128).optional(), text: z.string() }),
+    z.strictObject({ type: z.literal('SIGNATURE'), userId: z.string(), title: z.string().max(128).optional(), text: z.string(), ...push }),
   ]);
 
   /** Starts an operation the way a bank's backend would; validation of amounts, currencies etc. is the API's. */
@@ -260,6 +263,7 @@ export function demoRouter(api: SelfFetch): Hono<AppEnv> {
         };
         break;
     }
+    if (input.type !== 'REGISTRATION') body['push'] = input.push === true;
     return relay(await v1(c, '/operations', { method: 'POST', body }));
   });
 

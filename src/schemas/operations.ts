@@ -38,6 +38,10 @@ const Common = {
   ttlSeconds: z.number().int().openapi({ description: '1 … tenant operationTtlSeconds (≤ 300); default the maximum' }).optional(),
   context: Context.optional(),
   numberMatching: z.boolean().optional(),
+  push: z.boolean().optional().openapi({
+    description: 'false: no push notification for this start (the user answers on the page, by QR code or link, or the app finds it '
+      + 'in its list). Default true: every target device with a push channel is notified (docs/push.md).',
+  }),
   sameDevice: z.boolean().optional().openapi({
     description: 'Two-call ceremony on the device the relying party\'s own page or app runs on: the start answers `device` (what '
       + 'SDK start would answer: the operation details and the WebAuthn options), and the device\'s finish answers the signed '

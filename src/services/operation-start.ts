@@ -316,10 +316,11 @@ async function begin(env: Bindings, auth: Starter, input: StartOperationInput, o
 
 /**
  * The devices a start pushes to: those with a channel among the ones that may answer. Not for a REGISTRATION (the new
- * device is not bound yet) nor a sameDevice ceremony (the user is already on the device).
+ * device is not bound yet), a sameDevice ceremony (the user is already on the device), nor when the relying party said
+ * `push: false` (the user answers where they are: its page, a QR code).
  */
 function pushTargetsOf(input: StartOperationInput, admitted: Admitted): PushTarget[] {
-  if (input.type === 'REGISTRATION' || input.sameDevice) return [];
+  if (input.type === 'REGISTRATION' || input.sameDevice || input.push === false) return [];
   return admitted.devices.flatMap((d) => (d.pushSealed && d.pushChannel ? [{ deviceId: d.id, channel: d.pushChannel.type, sealed: d.pushSealed }] : []));
 }
 

@@ -6,7 +6,7 @@
 import type { APIRequestContext, Browser, BrowserContext, CDPSession, Page, Request, Worker } from 'playwright-core';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addVirtualAuthenticator, launchChromium, openDemoBank, reportPageErrors, runningContext, screenshot, skipReason, startOperation, waitForStatus, waitUntil } from './browser';
+import { addVirtualAuthenticator, claimsOf, launchChromium, openDemoBank, reportPageErrors, runningContext, screenshot, skipReason, startOperation, waitForStatus, waitUntil } from './browser';
 import { startPushService, type PushService, type TestSubscription } from './push-service';
 
 const CHANNEL_PATH = '/sdk/v1/device/push-channel';
@@ -285,6 +285,36 @@ describe.skipIf(skipReason !== undefined)('push notifications to the authenticat
     const closed = await pushFor(op.id, 'operation.closed');
     expect(closed.payload).toEqual({ v: 1, type: 'operation.closed', operationId: op.id, tenantId, status: 'COMPLETED' });
     expect(closed.topic).toBe(pending.topic);
+  });
+
+  it('the bank page: "Sign in with a passkey" rings no phone; "Send to my phone" pushes, the page shows the number, and the phone approves', async () => {
+    // In this browser: push: false, so no notification and no number to match (the browser's own passkey answers).
+    const here = await startOperation(bank, () => bank.getByRole('button', { name: 'Sign in with a passkey' }).click());
+    await here.card.getByRole('button', { name: 'Approve' }).click();
+    await waitForStatus(here.card, 'COMPLETED');
+    expect(push.received.some((p) => p.payload?.['operationId'] === here.id)).toBe(false);
+    expect((await rp.get(here.id))['notifications']).toBeUndefined();
+
+    const login = bank.getByRole('region', { name: /Sign in/ });
+    const phone = await startOperation(bank, () => login.getByRole('button', { name: 'Send to my phone' }).click());
+    const number = phone.card.locator('.op__number strong');
+    await number.waitFor({ state: 'visible', timeout: 15_000 });
+    const shownNumber = (await number.textContent()) ?? '';
+    expect(shownNumber).toBe(String((await rp.get(phone.id))['numberMatch']));
+    await expect.poll(() => phone.card.locator('.op__notified').textContent(), { timeout: 20_000 }).toBe('Push to your phone: delivered to the push service.');
+    await screenshot(bank, 'push-5-demo-sent', { viewport: true });
+
+    const pending = await pushFor(phone.id, 'operation.pending');
+    await deliver(pending.text!);
+    await waitUntil('the notification', () => notifications(app), (list) => list.some((n) => n.tag === phone.id));
+    await click(phone.id, '');
+    const confirm = app.locator('#link-confirm .custos-confirm');
+    await confirm.waitFor({ timeout: 15_000 });
+    await confirm.getByRole('button', { name: 'Approve' }).click();
+    await app.locator('.number-match').getByRole('button', { name: shownNumber, exact: true }).click();
+    await waitForStatus(phone.card, 'COMPLETED');
+    expect((await claimsOf(phone.card))['device']).toBe(appDeviceId);
+    expect(await phone.card.locator('.op__number').isHidden()).toBe(true);
   });
 
   it('the closing push withdraws a notification still shown (the operation was cancelled), and a late pending push for it is not shown again', async () => {

@@ -266,7 +266,7 @@ describe('Web Push delivery', () => {
     expect((await recorded(bin)).length).toBe(2);
   });
 
-  it('a broadcast fans out to every active device with a channel; REGISTRATION and sameDevice push nothing', async () => {
+  it('a broadcast fans out to every active device with a channel; REGISTRATION, sameDevice and push: false push nothing', async () => {
     // A second device without a fresh SCA: this tenant's policy allows it, so the test can bind two.
     const { api, token, userId, device, bin, tenantId } = await webPushSetup({ requireScaForNewDevice: false });
     const second = await registerBoundDevice(http, token, userId, await newAuthenticator());
@@ -279,8 +279,12 @@ describe('Web Push delivery', () => {
     const before = (await recorded(bin)).length;
     const registration = await start(api, { type: 'REGISTRATION', userId });
     const same = await start(api, { type: 'AUTHENTICATION', userId, deviceId: device.deviceId, sameDevice: true });
+    const quiet = await start(api, { type: 'AUTHENTICATION', userId, push: false });
     expect(same.notifications).toBeUndefined();
     expect(registration.notifications).toBeUndefined();
+    // push: false is not pushed, so it gets no default number matching either.
+    expect(quiet.notifications).toBeUndefined();
+    expect(quiet.numberMatch).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await recorded(bin)).length).toBe(before);
   });

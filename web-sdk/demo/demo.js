@@ -5,8 +5,8 @@ const FINAL = new Set(['COMPLETED', 'REJECTED', 'FAILED', 'CANCELLED', 'EXPIRED'
 /** API.md: authorisedBy must be a COMPLETED AUTHENTICATION from the last 5 minutes. */
 const SCA_WINDOW_MS = 5 * 60 * 1000;
 const LONG_POLL_SECONDS = 25;
-/** An operation lives at most 300 s, so this many long polls always reach its end. */
-const MAX_POLLS = 20;
+/** The page stops following an operation this long after its expiry (its final state is known by then). */
+const WATCH_GRACE_MS = 40_000;
 
 const custos = createCustos({ baseUrl: location.origin });
 const state = { user: null, lastLogin: null };
@@ -149,6 +149,27 @@ function setStatus(card, status) {
   badge.dataset.status = status;
 }
 
+/** What the push to the customer's phones did so far (`notifications` of the operation), in words. */
+function describeNotifications(notifications) {
+  if (!notifications || notifications.length === 0) return 'No device of this customer has notifications on: open the authenticator app, or scan the QR code.';
+  const counts = new Map();
+  for (const { status } of notifications) counts.set(status, (counts.get(status) ?? 0) + 1);
+  const words = { QUEUED: 'waiting to be sent', SENT: 'delivered to the push service', RETRYING: 'being retried', GONE: 'refused (the subscription is gone)', FAILED: 'failed', WITHDRAWN: 'withdrawn' };
+  return `Push to ${notifications.length === 1 ? 'your phone' : `${notifications.length} devices`}: ${[...counts].map(([status, n]) => `${notifications.length === 1 ? '' : `${n} `}${words[status] ?? status.toLowerCase()}`).join(', ')}.`;
+}
+
+function showPush(card, operation) {
+  if (card.dataset.toPhone !== 'true') return;
+  const number = card.querySelector('.op__number');
+  if (operation.numberMatch) {
+    number.querySelector('strong').textContent = operation.numberMatch;
+    number.hidden = FINAL.has(operation.status);
+  }
+  const notified = card.querySelector('.op__notified');
+  notified.textContent = describeNotifications(operation.notifications);
+  notified.hidden = FINAL.has(operation.status);
+}
+
 function setMessage(card, text, { error = false } = {}) {
   const message = card.querySelector('.op__message');
   message.textContent = text;
@@ -183,14 +204,24 @@ function finalise(card, operation, resultToken) {
   if (operation.status === 'COMPLETED' && operation.type === 'REGISTRATION') refreshDevices().catch(showPageError);
 }
 
+/** A push still on its way: the card asks again soon instead of long-polling (a long poll wakes on status changes only). */
+const pushPending = (card, operation) => card.dataset.toPhone === 'true' && (operation.notifications ?? []).some((n) => n.status === 'QUEUED' || n.status === 'RETRYING');
+
 /** Follows the operation with long polls until it is final: this is how the bank's backend learns the outcome. */
 async function watch(operation, card) {
   let status = operation.status;
-  for (let poll = 0; poll < MAX_POLLS && !FINAL.has(status); poll++) {
+  let latest = operation;
+  const expires = Date.parse(operation.expiresAt);
+  // 300 s is the longest an operation lives (API.md).
+  const until = (Number.isFinite(expires) ? expires : Date.now() + 300_000) + WATCH_GRACE_MS;
+  while (!FINAL.has(status) && Date.now() < until) {
     try {
-      const answer = await api(`/operations/${operation.id}?wait=${LONG_POLL_SECONDS}`);
-      status = answer.operation.status;
-      if (FINAL.has(status)) finalise(card, answer.operation, answer.resultToken);
+      const wait = pushPending(card, latest) ? 1 : LONG_POLL_SECONDS;
+      const answer = await api(`/operations/${operation.id}?wait=${wait}`);
+      latest = answer.operation;
+      status = latest.status;
+      showPush(card, latest);
+      if (FINAL.has(status)) finalise(card, latest, answer.resultToken);
       else setStatus(card, status);
     } catch {
       await sleep(2000);
@@ -223,21 +254,27 @@ function addCancel(card, operation) {
 
 /**
  * Starts an operation through the backend and follows it. `ceremony` runs the SDK side in this browser;
- * without it the operation waits for the authenticator app (its link and QR code are shown).
+ * without it the operation waits for the authenticator app (its link and QR code are shown). `toPhone`: "Send to my
+ * phone", the start pushes to the customer's devices and the card shows the number to pick there.
  */
-async function run(body, title, ceremony) {
+async function run(body, title, ceremony, { toPhone = false } = {}) {
   clearPageError();
   let operation;
   try {
-    operation = await api('/operations', { method: 'POST', body: { ...body, userId: state.user.id } });
+    operation = await api('/operations', { method: 'POST', body: { ...body, userId: state.user.id, ...(body.type === 'REGISTRATION' ? {} : { push: toPhone }) } });
   } catch (error) {
     showPageError(error);
     return;
   }
   const card = newCard(operation, title);
+  card.dataset.toPhone = String(toPhone);
   addCancel(card, operation);
+  showPush(card, operation);
   const watching = watch(operation, card);
-  if (ceremony === undefined) {
+  if (toPhone) {
+    card.dataset.inApp = 'true';
+    setMessage(card, 'Sent to the authenticator app: answer it on your phone.');
+  } else if (ceremony === undefined) {
     card.querySelector('.op__app').open = true;
     card.dataset.inApp = 'true';
     setMessage(card, 'Open the link (or scan the QR code) with the authenticator app.');
@@ -267,6 +304,7 @@ $('register-app').addEventListener('click', () =>
 );
 
 $('login').addEventListener('click', () => run({ type: 'AUTHENTICATION' }, 'Sign in', inBrowserApproval));
+$('login-phone').addEventListener('click', () => run({ type: 'AUTHENTICATION' }, 'Sign in on your phone', undefined, { toPhone: true }));
 
 $('pay-form').addEventListener('submit', (event) => {
   event.preventDefault();
@@ -277,7 +315,8 @@ $('pay-form').addEventListener('submit', (event) => {
   const account = String(form.get('account')).trim();
   const reference = String(form.get('reference')).trim();
   const body = { type: 'AUTHORISATION', amount, currency, payee, ...(account ? { account } : {}), ...(reference ? { reference } : {}) };
-  run(body, `Payment of ${formatAmount(amount, currency)} to ${payee}`, inBrowserApproval);
+  const toPhone = event.submitter?.dataset.to === 'phone';
+  run(body, `Payment of ${formatAmount(amount, currency)} to ${payee}`, toPhone ? undefined : inBrowserApproval, { toPhone });
 });
 
 $('sign-form').addEventListener('submit', (event) => {
@@ -285,7 +324,8 @@ $('sign-form').addEventListener('submit', (event) => {
   const title = $('sign-title').value.trim();
   // The textarea's own value (LF line ends), exactly what is shown and hashed, not a form-encoded copy.
   const text = $('sign-text').value;
-  run({ type: 'SIGNATURE', text, ...(title ? { title } : {}) }, `Sign “${title || 'text'}”`, inBrowserApproval);
+  const toPhone = event.submitter?.dataset.to === 'phone';
+  run({ type: 'SIGNATURE', text, ...(title ? { title } : {}) }, `Sign “${title || 'text'}”`, toPhone ? undefined : inBrowserApproval, { toPhone });
 });
 
 // ── start-up ────────────────────────────────────────────────────────────────

@@ -1400,6 +1400,8 @@ export interface components {
             deviceId?: string;
             deviceName?: string;
             numberMatching?: boolean;
+            /** @description false: no push notification for this start (the user answers on the page, by QR code or link, or the app finds it in its list). Default true: every target device with a push channel is notified (docs/push.md). */
+            push?: boolean;
             /** @description Two-call ceremony on the device the relying party's own page or app runs on: the start answers `device` (what SDK start would answer: the operation details and the WebAuthn options), and the device's finish answers the signed `result`, which the relying party verifies offline with the JWKS. Default false (the decoupled flow: sdk.url, QR, another device). */
             sameDevice?: boolean;
             /** @description 1 … tenant operationTtlSeconds (≤ 300); default the maximum */
@@ -1411,6 +1413,8 @@ export interface components {
             context?: components["schemas"]["OperationContext"];
             deviceId?: string;
             numberMatching?: boolean;
+            /** @description false: no push notification for this start (the user answers on the page, by QR code or link, or the app finds it in its list). Default true: every target device with a push channel is notified (docs/push.md). */
+            push?: boolean;
             /** @description Two-call ceremony on the device the relying party's own page or app runs on: the start answers `device` (what SDK start would answer: the operation details and the WebAuthn options), and the device's finish answers the signed `result`, which the relying party verifies offline with the JWKS. Default false (the decoupled flow: sdk.url, QR, another device). */
             sameDevice?: boolean;
             /** @description 1 … tenant operationTtlSeconds (≤ 300); default the maximum */
@@ -1422,6 +1426,8 @@ export interface components {
             context?: components["schemas"]["OperationContext"];
             deviceId?: string;
             numberMatching?: boolean;
+            /** @description false: no push notification for this start (the user answers on the page, by QR code or link, or the app finds it in its list). Default true: every target device with a push channel is notified (docs/push.md). */
+            push?: boolean;
             /** @description Two-call ceremony on the device the relying party's own page or app runs on: the start answers `device` (what SDK start would answer: the operation details and the WebAuthn options), and the device's finish answers the signed `result`, which the relying party verifies offline with the JWKS. Default false (the decoupled flow: sdk.url, QR, another device). */
             sameDevice?: boolean;
             transaction?: components["schemas"]["Transaction"];
@@ -1441,6 +1447,8 @@ export interface components {
                 title?: string;
             };
             numberMatching?: boolean;
+            /** @description false: no push notification for this start (the user answers on the page, by QR code or link, or the app finds it in its list). Default true: every target device with a push channel is notified (docs/push.md). */
+            push?: boolean;
             /** @description Two-call ceremony on the device the relying party's own page or app runs on: the start answers `device` (what SDK start would answer: the operation details and the WebAuthn options), and the device's finish answers the signed `result`, which the relying party verifies offline with the JWKS. Default false (the decoupled flow: sdk.url, QR, another device). */
             sameDevice?: boolean;
             /** @description 1 … tenant operationTtlSeconds (≤ 300); default the maximum */
