@@ -1,6 +1,7 @@
 // Client authentication at the CIBA endpoints: the tenant's API clients by secret (Basic or post) or private_key_jwt.
 import { decodeJwt } from 'jose';
 import type { Bindings } from '../env';
+import { isId } from '../domain/ids';
 import { hashSecret } from '../domain/secrets';
 import type { ApiClient } from '../storage/clients';
 import { authenticateClient, getLiveClient } from '../storage/clients';
@@ -55,6 +56,23 @@ export async function authenticateCibaClient(
   // A client of another tenant is no client of this issuer: the same answer as an unknown one.
   if (!client || client.tenantId !== input.tenantId) return unauthenticated('Client authentication failed.');
   return { ok: true, client };
+}
+
+/**
+ * The client_id a request claims to be (Basic, the form, or a client assertion's `sub`), unverified: only the key its
+ * failures are counted under, so a well-formed `cli_` id or null.
+ */
+export function claimedClientId(form: URLSearchParams, authorization: string | undefined): string | null {
+  const basic = basicCredentials(authorization);
+  let claimed: unknown = basic && basic !== 'malformed' ? basic.id : form.get('client_id');
+  if (claimed === null && form.get('client_assertion')) {
+    try {
+      claimed = decodeJwt(form.get('client_assertion')!).sub;
+    } catch {
+      claimed = null;
+    }
+  }
+  return typeof claimed === 'string' && isId(claimed, 'cli') ? claimed : null;
 }
 
 /** RFC 7523 §3 and OIDC Core §9 private_key_jwt; a string is the reason it was refused. */

@@ -18,6 +18,12 @@ const CibaError = z
   .openapi('CibaError');
 const err = (description: string) => ({ description, content: { 'application/json': { schema: CibaError } } });
 
+/** Both endpoints authenticate the client the same way, throttled like /oauth/token. */
+const clientAuthErrors = {
+  401: err('invalid_client (with WWW-Authenticate: Basic)'),
+  429: err('slow_down with Retry-After: too many failed client authentications from this address or for this client_id (the /oauth/token throttles)'),
+};
+
 const ClientAuthFields = {
   client_id: z.string().optional().openapi({ description: 'client_secret_post (with client_secret), or optional with private_key_jwt' }),
   client_secret: z.string().optional().openapi({ description: 'client_secret_post only' }),
@@ -71,7 +77,7 @@ export function registerOidcDocs(app: OpenAPIHono<AppEnv>): void {
         content: { 'application/json': { schema: z.object({ auth_req_id: z.string(), expires_in: z.number().int(), interval: z.number().int() }).openapi('BackchannelAuthenticationResponse') } },
       },
       400: err('invalid_request, invalid_scope, expired_login_hint_token, unknown_user_id, unauthorized_client, invalid_binding_message, invalid_authorization_details'),
-      401: err('invalid_client (with WWW-Authenticate: Basic)'),
+      ...clientAuthErrors,
       403: err('access_denied: the user is not active, has no active device, or a start limit is reached'),
     },
   });
@@ -103,7 +109,7 @@ export function registerOidcDocs(app: OpenAPIHono<AppEnv>): void {
         },
       },
       400: err('authorization_pending, slow_down, expired_token, access_denied, invalid_grant, invalid_request, unsupported_grant_type'),
-      401: err('invalid_client (with WWW-Authenticate: Basic)'),
+      ...clientAuthErrors,
     },
   });
 }

@@ -9,7 +9,10 @@ import { getTenant } from '../storage/tenants';
 import { exchangeAuthReqId, requestBackchannelAuthentication } from '../services/ciba';
 import type { Issuer } from '../services/ciba';
 import { ACR_SCA, PAYMENT_DETAILS_TYPE, SUPPORTED_SCOPES, parseBackchannelRequest } from './backchannel-request';
-import { authenticateCibaClient } from './client-auth';
+import { authenticateCibaClient, claimedClientId } from './client-auth';
+import { slowDown } from '../routes/oauth';
+import { countFailures, sourceKey, throttleVerdict } from '../services/auth-throttle';
+import type { ApiClient } from '../storage/clients';
 import { failure, OAuthError, oauthErrorResponse } from './errors';
 import type { OAuthFailure } from './errors';
 
@@ -76,21 +79,47 @@ oidc.get('/:tenantId/.well-known/openid-configuration', async (c) => {
   });
 });
 
+/**
+ * What both CIBA endpoints do first: read the form, find the issuer, authenticate the client. Failed client
+ * authentications count under the same throttles as /oauth/token (per source address, and per claimed client_id,
+ * which only turns further failures into 429s): an address over its limit is refused before any credential is read.
+ */
+async function authenticatedClient(
+  c: Context<AppEnv>,
+  endpoint: 'backchannel' | 'token',
+): Promise<Response | { form: URLSearchParams; at: Issuer; client: ApiClient }> {
+  const source = sourceKey(c);
+  if (source) {
+    const verdict = await throttleVerdict(c.env, 'oauthAddress', source);
+    if (verdict.throttled) return slowDown(verdict.retryAfterSeconds);
+  }
+  const form = await readForm(c);
+  if (!(form instanceof URLSearchParams)) return oauthErrorResponse(form);
+  const authorization = c.req.header('authorization');
+  const refuse = async (refusal: OAuthFailure): Promise<Response> => {
+    if (refusal.error !== 'invalid_client') return oauthErrorResponse(refusal);
+    const verdict = await countFailures(c.env, [['oauthAddress', source], ['oauthClient', claimedClientId(form, authorization)]]);
+    return verdict.throttled ? slowDown(verdict.retryAfterSeconds) : oauthErrorResponse(refusal);
+  };
+  const tenantId = await knownTenant(c);
+  if (!tenantId) return refuse(failure(401, 'invalid_client', 'Client authentication failed.'));
+  const at = issuerOf(c, tenantId);
+  const audience = [at.issuer, endpoints(at.issuer)[endpoint]];
+  const auth = await authenticateCibaClient(c.env, { form, authorization, tenantId, audience });
+  if (!auth.ok) return refuse(auth.failure);
+  return { form, at, client: auth.client };
+}
+
 oidc.post('/:tenantId/bc-authorize', async (c) => {
   try {
-    const form = await readForm(c);
-    if (!(form instanceof URLSearchParams)) return oauthErrorResponse(form);
-    const tenantId = await knownTenant(c);
-    if (!tenantId) return oauthErrorResponse(failure(401, 'invalid_client', 'Client authentication failed.'));
-    const at = issuerOf(c, tenantId);
-    const { backchannel } = endpoints(at.issuer);
-    const auth = await authenticateCibaClient(c.env, { form, authorization: c.req.header('authorization'), tenantId, audience: [at.issuer, backchannel] });
-    if (!auth.ok) return oauthErrorResponse(auth.failure);
+    const caller = await authenticatedClient(c, 'backchannel');
+    if (caller instanceof Response) return caller;
+    const { form, at, client } = caller;
     // CIBA Core §13 unauthorized_client: starting operations is what the client's `operations` scope allows.
-    if (!auth.client.scopes.includes('operations')) return oauthErrorResponse(failure(400, 'unauthorized_client', 'The client lacks the operations scope.'));
-    const parsed = parseBackchannelRequest(form, { deliveryMode: auth.client.ciba.deliveryMode });
+    if (!client.scopes.includes('operations')) return oauthErrorResponse(failure(400, 'unauthorized_client', 'The client lacks the operations scope.'));
+    const parsed = parseBackchannelRequest(form, { deliveryMode: client.ciba.deliveryMode });
     if (!parsed.ok) return oauthErrorResponse(parsed.failure);
-    const answer = await requestBackchannelAuthentication(c.env, at, auth.client, parsed.request);
+    const answer = await requestBackchannelAuthentication(c.env, at, client, parsed.request);
     c.header('cache-control', 'no-store');
     return c.json(answer, 200);
   } catch (error) {
@@ -100,20 +129,15 @@ oidc.post('/:tenantId/bc-authorize', async (c) => {
 
 oidc.post('/:tenantId/token', async (c) => {
   try {
-    const form = await readForm(c);
-    if (!(form instanceof URLSearchParams)) return oauthErrorResponse(form);
-    const tenantId = await knownTenant(c);
-    if (!tenantId) return oauthErrorResponse(failure(401, 'invalid_client', 'Client authentication failed.'));
-    const at = issuerOf(c, tenantId);
-    const { token } = endpoints(at.issuer);
-    const auth = await authenticateCibaClient(c.env, { form, authorization: c.req.header('authorization'), tenantId, audience: [at.issuer, token] });
-    if (!auth.ok) return oauthErrorResponse(auth.failure);
+    const caller = await authenticatedClient(c, 'token');
+    if (caller instanceof Response) return caller;
+    const { form, at, client } = caller;
     if (form.getAll('grant_type').length !== 1 || form.getAll('auth_req_id').length > 1) return oauthErrorResponse(failure(400, 'invalid_request', 'grant_type and auth_req_id are sent once.'));
     // RFC 6749 §5.2: this token endpoint serves the CIBA grant only.
     if (form.get('grant_type') !== CIBA_GRANT) return oauthErrorResponse(failure(400, 'unsupported_grant_type', `Only ${CIBA_GRANT} is supported here.`));
     const authReqId = form.get('auth_req_id');
     if (!authReqId || authReqId.length > 256) return oauthErrorResponse(failure(400, 'invalid_request', 'auth_req_id is required.'));
-    const answer = await exchangeAuthReqId(c.env, at, auth.client, authReqId);
+    const answer = await exchangeAuthReqId(c.env, at, client, authReqId);
     c.header('cache-control', 'no-store');
     return c.json(answer, 200);
   } catch (error) {

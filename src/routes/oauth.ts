@@ -24,7 +24,8 @@ function oauthError(status: 400 | 401, error: string, description: string): Resp
  * 429 in RFC 6749 §5.2's shape, so OAuth libraries still read `error`: `slow_down` is the token endpoint's
  * "poll less often" of RFC 8628 §3.5; `retry_after` repeats the Retry-After header for clients that only parse the body.
  */
-function slowDown(retryAfterSeconds: number): Response {
+/** RFC 6749 §5.2 shape for a throttled client authentication (429 with Retry-After); /oidc answers the same. */
+export function slowDown(retryAfterSeconds: number): Response {
   return new Response(
     JSON.stringify({ error: 'slow_down', error_description: `Too many failed client authentications; retry in ${retryAfterSeconds} s.`, retry_after: retryAfterSeconds }),
     { status: 429, headers: { 'content-type': 'application/json', 'cache-control': 'no-store', 'retry-after': String(retryAfterSeconds) } },

@@ -36,9 +36,9 @@ async function cibaSetup(): Promise<Setup> {
 
 type Auth = { basic: ClientCredentials } | { post: ClientCredentials } | { assertion: string; clientId?: string } | { none: true };
 
-function post(tenantId: string, endpoint: 'bc-authorize' | 'token', params: Record<string, string>, auth: Auth): Promise<Response> {
+function post(tenantId: string, endpoint: 'bc-authorize' | 'token', params: Record<string, string>, auth: Auth, ip?: string): Promise<Response> {
   const form = new URLSearchParams(params);
-  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded' };
+  const headers: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', ...(ip ? { 'cf-connecting-ip': ip } : {}) };
   if ('basic' in auth) headers.authorization = basicAuth(auth.basic);
   if ('post' in auth) {
     form.set('client_id', auth.post.clientId);
@@ -454,5 +454,49 @@ describe('CIBA ping mode', () => {
     expect(await countRows('api_clients', 'tenant_id = ?1', tenant.id)).toBe(before);
     const token = await getToken((await createClient(tenant.id)));
     expect(token).toBeTruthy();
+  });
+});
+
+describe('CIBA: failed client authentication is throttled like /oauth/token', () => {
+  const wrongSecret = (client: ClientCredentials): ClientCredentials => ({ ...client, clientSecret: 'cs_wrong-secret-0000000000000000' });
+
+  it('60 concurrent wrong secrets for one client_id → 10 × 401 invalid_client, then 429 slow_down with Retry-After; its correct secret still works', async () => {
+    const s = await cibaSetup();
+    const responses = await Promise.all(Array.from({ length: 60 }, () => token(s, 'areq_x', { basic: wrongSecret(s.client) })));
+    expect(responses.filter((r) => r.status === 401)).toHaveLength(10);
+    for (const res of responses.filter((r) => r.status !== 401)) {
+      const body = await expectOAuthError(res, 429, 'slow_down');
+      expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(body.retry_after).toBe(Number(res.headers.get('retry-after')));
+    }
+    // Whoever fails in the client's name cannot lock it out: the right secret is still checked and accepted.
+    const started = await authorize(s);
+    expect(started.auth_req_id).toMatch(/^areq_/);
+    // A client_secret_post or an assertion naming the same client counts under the same key.
+    await expectOAuthError(await token(s, 'areq_x', { post: wrongSecret(s.client) }), 429, 'slow_down');
+  });
+
+  it('20 failures from one address → that address is refused outright (the right secret too), at /oidc and at /oauth/token alike; another address is not', async () => {
+    const s = await cibaSetup();
+    const attacker = '203.0.113.77';
+    const unknown = (i: number): ClientCredentials => ({ clientId: `cli_${String(i).padStart(36, '7')}`, clientSecret: 'cs_whatever' });
+    for (let i = 0; i < 20; i++) await expectOAuthError(await post(s.tenantId, 'bc-authorize', { scope: 'openid', login_hint: s.externalRef }, { basic: unknown(i) }, attacker), 401, 'invalid_client');
+    const [opsBefore, requestsBefore] = [await operationRows(s.tenantId), await countRows('ciba_requests', 'tenant_id = ?1', s.tenantId)];
+    await expectOAuthError(await post(s.tenantId, 'bc-authorize', { scope: 'openid', login_hint: s.externalRef }, { basic: s.client }, attacker), 429, 'slow_down');
+    await expectOAuthError(await post(s.tenantId, 'token', { grant_type: GRANT, auth_req_id: 'areq_x' }, { basic: s.client }, attacker), 429, 'slow_down');
+    const oauth = await workerFetch('/oauth/token', {
+      method: 'POST', headers: { authorization: basicAuth(s.client), 'content-type': 'application/x-www-form-urlencoded', 'cf-connecting-ip': attacker }, body: 'grant_type=client_credentials',
+    });
+    expect(oauth.status).toBe(429);
+    expect([await operationRows(s.tenantId), await countRows('ciba_requests', 'tenant_id = ?1', s.tenantId)]).toEqual([opsBefore, requestsBefore]);
+    const elsewhere = await post(s.tenantId, 'bc-authorize', { scope: 'openid', login_hint: s.externalRef }, { basic: s.client }, '198.51.100.77');
+    expect(elsewhere.status, await elsewhere.clone().text()).toBe(200);
+  });
+
+  it('an unknown issuer counts as a failed client authentication too (no free guessing across tenant ids)', async () => {
+    const attacker = '203.0.113.78';
+    const nobody = 'ten_' + '0'.repeat(36);
+    for (let i = 0; i < 20; i++) await expectOAuthError(await post(nobody, 'token', { grant_type: GRANT, auth_req_id: 'areq_x' }, { none: true }, attacker), 401, 'invalid_client');
+    await expectOAuthError(await post(nobody, 'token', { grant_type: GRANT, auth_req_id: 'areq_x' }, { none: true }, attacker), 429, 'slow_down');
   });
 });

@@ -2859,6 +2859,15 @@ export interface operations {
                     "application/json": components["schemas"]["CibaError"];
                 };
             };
+            /** @description slow_down with Retry-After: too many failed client authentications from this address or for this client_id (the /oauth/token throttles) */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CibaError"];
+                };
+            };
         };
     };
     exchangeCibaGrant: {
@@ -2896,6 +2905,15 @@ export interface operations {
             };
             /** @description invalid_client (with WWW-Authenticate: Basic) */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CibaError"];
+                };
+            };
+            /** @description slow_down with Retry-After: too many failed client authentications from this address or for this client_id (the /oauth/token throttles) */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
