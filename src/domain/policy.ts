@@ -16,7 +16,19 @@ export interface TenantPolicy {
   maxLiveOperationsPerDevice: number;
   /** Operations one user may be sent per sliding 60 s, whatever became of them. */
   maxStartsPerUserPerMinute: number;
+  /** Starts notify the target devices that have a push channel (a start's `push: false` still opts out). */
+  pushNotifications: boolean;
+  /** Which AUTHENTICATIONs get number matching when the start does not say (`numberMatching` on a start always wins). */
+  numberMatching: NumberMatchingPolicy;
 }
+
+/**
+ * PUSHED: an AUTHENTICATION that is pushed to a device (anti push-fatigue, the default). DECOUPLED: every AUTHENTICATION
+ * answered on another device (pushed, QR code, link or the app's list), i.e. all but `sameDevice`. REQUESTED: only
+ * when a start asks for it.
+ */
+export const NUMBER_MATCHING_POLICIES = ['PUSHED', 'DECOUPLED', 'REQUESTED'] as const;
+export type NumberMatchingPolicy = (typeof NUMBER_MATCHING_POLICIES)[number];
 
 export const POLICY_LIMITS = Object.freeze({
   // PSD2 RTS art. 4(3)(b): no more than five consecutive failed authentication attempts.
@@ -37,6 +49,8 @@ export const DEFAULT_POLICY: Readonly<TenantPolicy> = Object.freeze({
   maxLiveOperationsPerUser: 5,
   maxLiveOperationsPerDevice: 3,
   maxStartsPerUserPerMinute: 10,
+  pushNotifications: true,
+  numberMatching: 'PUSHED',
 });
 
 /** The sliding window of maxStartsPerUserPerMinute. */
@@ -76,7 +90,10 @@ export function resolvePolicy(partial: Partial<TenantPolicy> = {}): TenantPolicy
     maxLiveOperationsPerUser: partial.maxLiveOperationsPerUser ?? DEFAULT_POLICY.maxLiveOperationsPerUser,
     maxLiveOperationsPerDevice: partial.maxLiveOperationsPerDevice ?? DEFAULT_POLICY.maxLiveOperationsPerDevice,
     maxStartsPerUserPerMinute: partial.maxStartsPerUserPerMinute ?? DEFAULT_POLICY.maxStartsPerUserPerMinute,
+    pushNotifications: partial.pushNotifications ?? DEFAULT_POLICY.pushNotifications,
+    numberMatching: partial.numberMatching ?? DEFAULT_POLICY.numberMatching,
   };
+  if (!NUMBER_MATCHING_POLICIES.includes(policy.numberMatching)) throw new RangeError(`numberMatching must be one of ${NUMBER_MATCHING_POLICIES.join(', ')}`);
   if (!inRange(policy.maxFailedAttempts, POLICY_LIMITS.maxFailedAttempts)) {
     throw new RangeError('maxFailedAttempts must be an integer from 1 to 5');
   }
@@ -88,6 +105,27 @@ export function resolvePolicy(partial: Partial<TenantPolicy> = {}): TenantPolicy
     if (!inRange(policy[field], limits)) throw new RangeError(`${field} must be an integer from ${limits.min} to ${limits.max}`);
   }
   return policy;
+}
+
+/**
+ * Whether a start gets number matching: what the start says, else the tenant's `numberMatching` policy, which only
+ * ever applies to AUTHENTICATION.
+ */
+export function wantsNumberMatching(
+  start: { type: OperationType; numberMatching?: boolean; sameDevice?: boolean },
+  policy: Pick<TenantPolicy, 'numberMatching'>,
+  pushed: boolean,
+): boolean {
+  if (start.numberMatching !== undefined) return start.numberMatching;
+  if (start.type !== 'AUTHENTICATION') return false;
+  switch (policy.numberMatching) {
+    case 'PUSHED':
+      return pushed;
+    case 'DECOUPLED':
+      return !start.sameDevice;
+    case 'REQUESTED':
+      return false;
+  }
 }
 
 /**

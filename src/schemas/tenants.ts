@@ -1,7 +1,7 @@
 // Wire schemas of the operator API: tenants, their policy and API clients.
 import { z } from '@hono/zod-openapi';
 import { wellFormedString } from './common';
-import { DEFAULT_POLICY, POLICY_LIMITS } from '../domain/policy';
+import { DEFAULT_POLICY, NUMBER_MATCHING_POLICIES, POLICY_LIMITS } from '../domain/policy';
 
 /** A URL zod's own check already refused still reaches refinements (zod 4): parse defensively, never throw. */
 function parsedUrl(value: string): URL | null {
@@ -61,6 +61,10 @@ export const PolicySchema = z
     deviceBoundOnly: z.boolean().optional(),
     requireScaForNewDevice: z.boolean().optional(),
     ...limitFields,
+    pushNotifications: z.boolean().optional().openapi({ description: 'Starts notify target devices that have a push channel (default true; a start may still say `push: false`)' }),
+    numberMatching: z.enum(NUMBER_MATCHING_POLICIES).optional().openapi({
+      description: 'Which AUTHENTICATIONs get number matching when the start does not say: PUSHED (default; the pushed ones), DECOUPLED (all but sameDevice), REQUESTED (only when asked)',
+    }),
   })
   .openapi('TenantPolicyInput');
 
@@ -85,6 +89,7 @@ export const TenantSchema = z
     policy: z.object({
       maxFailedAttempts: z.number(), operationTtlSeconds: z.number(), deviceBoundOnly: z.boolean(), requireScaForNewDevice: z.boolean(),
       maxLiveOperationsPerUser: z.number(), maxLiveOperationsPerDevice: z.number(), maxStartsPerUserPerMinute: z.number(),
+      pushNotifications: z.boolean(), numberMatching: z.enum(NUMBER_MATCHING_POLICIES),
     }),
     createdAt: z.string(),
     updatedAt: z.string(),

@@ -7,7 +7,7 @@ import { newSecret, hashSecret } from '../domain/secrets';
 import { toB64url } from '../domain/encoding';
 import { documentDigest, linkedChallenge, plainChallenge } from '../domain/linking';
 import { sumAmounts } from '../domain/money';
-import { checkNewDeviceSca, checkStartLimits, resolveTtl, DEFAULT_POLICY } from '../domain/policy';
+import { checkNewDeviceSca, checkStartLimits, resolveTtl, wantsNumberMatching, DEFAULT_POLICY } from '../domain/policy';
 import type { StartLimitRefusal, TenantPolicy } from '../domain/policy';
 import type { OperationView, StartOperationInput } from '../schemas/operations';
 import type { OperationSnapshot } from '../durable-objects/operation';
@@ -231,14 +231,13 @@ function admit(input: StartOperationInput, read: StartRead): Admitted {
   return admitted(usable, active);
 }
 
-/** What a start makes up before it writes: ids, lifetime, challenge, the device's token. */
+/** What a start makes up before it writes: ids, lifetime, challenge, the device's token (the number to match comes with the push targets). */
 interface Draft {
   id: string;
   createdAt: string;
   expiresAt: string;
   echo: Awaited<ReturnType<typeof echoOf>>;
   challenge: Uint8Array;
-  numberMatch: string | undefined;
   sdkToken: string;
 }
 
@@ -250,7 +249,6 @@ async function draftOf(input: StartOperationInput, now: Date, ttlSeconds: number
     expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
     echo,
     challenge: input.type === 'AUTHORISATION' || input.type === 'SIGNATURE' ? await linkedChallenge(boundOf(echo)) : plainChallenge(),
-    numberMatch: input.numberMatching ? newMatchNumber() : undefined,
     sdkToken: newSecret('sdk'),
   };
 }
@@ -283,8 +281,9 @@ async function begin(env: Bindings, auth: Starter, input: StartOperationInput, o
   const { tenant, user } = admitted;
   const base = origin.origin;
   const targets = pushTargetsOf(input, admitted);
-  // Anti push-fatigue: a pushed AUTHENTICATION asks the user to match a number unless the relying party said no.
-  const numberMatch = draft.numberMatch ?? (input.numberMatching === undefined && input.type === 'AUTHENTICATION' && targets.length > 0 ? newMatchNumber() : undefined);
+  // Anti push-fatigue: by default (policy PUSHED) a pushed AUTHENTICATION asks the user to match a number, unless the
+  // relying party said no on the start.
+  const numberMatch = wantsNumberMatching(input, admitted.policy, targets.length > 0) ? newMatchNumber() : undefined;
   const snapshot: OperationSnapshot = {
     id, tenantId: auth.tenantId, userId: input.userId, type: input.type, status: 'PENDING', createdAt: draft.createdAt, expiresAt: draft.expiresAt,
     ...(input.deviceId ? { deviceId: input.deviceId } : {}),
@@ -320,7 +319,7 @@ async function begin(env: Bindings, auth: Starter, input: StartOperationInput, o
  * `push: false` (the user answers where they are: its page, a QR code).
  */
 function pushTargetsOf(input: StartOperationInput, admitted: Admitted): PushTarget[] {
-  if (input.type === 'REGISTRATION' || input.sameDevice || input.push === false) return [];
+  if (input.type === 'REGISTRATION' || input.sameDevice || input.push === false || !admitted.policy.pushNotifications) return [];
   return admitted.devices.flatMap((d) => (d.pushSealed && d.pushChannel ? [{ deviceId: d.id, channel: d.pushChannel.type, sealed: d.pushSealed }] : []));
 }
 

@@ -7,17 +7,20 @@ import {
   checkBackupEligibility,
   checkNewDeviceSca,
   nextFailedAttempts,
+  NUMBER_MATCHING_POLICIES,
   resolvePolicy,
   resolveTtl,
+  wantsNumberMatching,
 } from '../../src/domain/policy';
 
 const now = Date.parse('2026-08-15T12:00:00Z');
 
 describe('policy defaults and bounds', () => {
-  it('API.md: defaults are 5 attempts, 300 s, deviceBoundOnly false, requireScaForNewDevice true; abuse limits 5 live per user, 3 per device, 10 starts a minute', () => {
+  it('API.md: defaults are 5 attempts, 300 s, deviceBoundOnly false, requireScaForNewDevice true; abuse limits 5 live per user, 3 per device, 10 starts a minute; push on, number matching for pushed sign-ins', () => {
     expect(DEFAULT_POLICY).toEqual({
       maxFailedAttempts: 5, operationTtlSeconds: 300, deviceBoundOnly: false, requireScaForNewDevice: true,
       maxLiveOperationsPerUser: 5, maxLiveOperationsPerDevice: 3, maxStartsPerUserPerMinute: 10,
+      pushNotifications: true, numberMatching: 'PUSHED',
     });
     expect(Object.isFrozen(DEFAULT_POLICY)).toBe(true);
   });
@@ -34,6 +37,25 @@ describe('policy defaults and bounds', () => {
     expect(() => resolvePolicy({ operationTtlSeconds: 301 })).toThrow(RangeError);
     expect(() => resolvePolicy({ operationTtlSeconds: 0 })).toThrow(RangeError);
     expect(resolvePolicy({ maxFailedAttempts: 1, operationTtlSeconds: 1 })).toMatchObject({ maxFailedAttempts: 1, operationTtlSeconds: 1 });
+  });
+});
+
+describe('wantsNumberMatching', () => {
+  const auth = { type: 'AUTHENTICATION' as const };
+  it('the start decides when it says; otherwise the policy, for AUTHENTICATION only', () => {
+    for (const numberMatching of NUMBER_MATCHING_POLICIES) {
+      expect(wantsNumberMatching({ ...auth, numberMatching: false }, { numberMatching }, true)).toBe(false);
+      expect(wantsNumberMatching({ type: 'SIGNATURE', numberMatching: true }, { numberMatching }, false)).toBe(true);
+      expect(wantsNumberMatching({ type: 'AUTHORISATION' }, { numberMatching }, true)).toBe(false);
+    }
+  });
+  it('PUSHED: pushed sign-ins only; DECOUPLED: all but sameDevice; REQUESTED: none', () => {
+    expect([wantsNumberMatching(auth, { numberMatching: 'PUSHED' }, true), wantsNumberMatching(auth, { numberMatching: 'PUSHED' }, false)]).toEqual([true, false]);
+    expect([wantsNumberMatching(auth, { numberMatching: 'DECOUPLED' }, false), wantsNumberMatching({ ...auth, sameDevice: true }, { numberMatching: 'DECOUPLED' }, false)]).toEqual([true, false]);
+    expect(wantsNumberMatching(auth, { numberMatching: 'REQUESTED' }, true)).toBe(false);
+  });
+  it('an unknown numberMatching policy is refused', () => {
+    expect(() => resolvePolicy({ numberMatching: 'SOMETIMES' as never })).toThrow(RangeError);
   });
 });
 

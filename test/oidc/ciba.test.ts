@@ -479,7 +479,7 @@ describe('CIBA: failed client authentication is throttled like /oauth/token', ()
   it('20 failures from one address → that address is refused outright (the right secret too), at /oidc and at /oauth/token alike; another address is not', async () => {
     const s = await cibaSetup();
     const attacker = '203.0.113.77';
-    const unknown = (i: number): ClientCredentials => ({ clientId: `cli_${String(i).padStart(36, '7')}`, clientSecret: 'cs_whatever' });
+    const unknown = (i: number): ClientCredentials => ({ ...s.client, clientId: `cli_${String(i).padStart(36, '7')}`, clientSecret: 'cs_whatever' });
     for (let i = 0; i < 20; i++) await expectOAuthError(await post(s.tenantId, 'bc-authorize', { scope: 'openid', login_hint: s.externalRef }, { basic: unknown(i) }, attacker), 401, 'invalid_client');
     const [opsBefore, requestsBefore] = [await operationRows(s.tenantId), await countRows('ciba_requests', 'tenant_id = ?1', s.tenantId)];
     await expectOAuthError(await post(s.tenantId, 'bc-authorize', { scope: 'openid', login_hint: s.externalRef }, { basic: s.client }, attacker), 429, 'slow_down');

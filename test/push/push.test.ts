@@ -219,6 +219,23 @@ describe('Web Push delivery', () => {
     expect(op.numberMatch).toBeUndefined();
   });
 
+  it('tenant policy: pushNotifications false pushes nothing; numberMatching REQUESTED leaves a pushed sign-in without a number, DECOUPLED gives an unpushed one a number', async () => {
+    const quiet = await webPushSetup({ pushNotifications: false });
+    const unpushed = await start(quiet.api, { type: 'AUTHENTICATION', userId: quiet.userId });
+    expect([unpushed.notifications, unpushed.numberMatch]).toEqual([undefined, undefined]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await recorded(quiet.bin)).toEqual([]);
+
+    const requested = await webPushSetup({ numberMatching: 'REQUESTED' });
+    const pushed = await start(requested.api, { type: 'AUTHENTICATION', userId: requested.userId });
+    expect(pushed.notifications).toHaveLength(1);
+    expect(pushed.numberMatch).toBeUndefined();
+    expect((await start(requested.api, { type: 'AUTHENTICATION', userId: requested.userId, numberMatching: true })).numberMatch).toMatch(/^\d{2}$/);
+
+    const decoupled = await webPushSetup({ numberMatching: 'DECOUPLED' });
+    expect((await start(decoupled.api, { type: 'AUTHENTICATION', userId: decoupled.userId, push: false })).numberMatch).toMatch(/^\d{2}$/);
+  });
+
   it('completing replaces the notification with a closing one under the same Topic', async () => {
     const { api, userId, device, bin } = await webPushSetup();
     const op = await start(api, { type: 'AUTHENTICATION', userId, numberMatching: false });

@@ -28,6 +28,7 @@ describe('tenants', () => {
     expect(tenant.policy).toEqual({
       maxFailedAttempts: 3, operationTtlSeconds: 300, deviceBoundOnly: true, requireScaForNewDevice: true,
       maxLiveOperationsPerUser: 5, maxLiveOperationsPerDevice: 3, maxStartsPerUserPerMinute: 10,
+      pushNotifications: true, numberMatching: 'PUSHED',
     });
   });
 
@@ -80,7 +81,7 @@ describe('tenants', () => {
 
   it('API.md §4: policy bounds (maxFailedAttempts 1–5, operationTtlSeconds ≤ 300) → 400 VALIDATION_FAILED, nothing changed', async () => {
     const tenant = await createTenant();
-    for (const policy of [{ maxFailedAttempts: 6 }, { maxFailedAttempts: 0 }, { operationTtlSeconds: 301 }, { deviceBoundOnly: 'yes' }, { unknown: true }]) {
+    for (const policy of [{ maxFailedAttempts: 6 }, { maxFailedAttempts: 0 }, { operationTtlSeconds: 301 }, { deviceBoundOnly: 'yes' }, { unknown: true }, { numberMatching: 'SOMETIMES' }, { pushNotifications: 'no' }]) {
       await expectProblem(await adminFetch(`/admin/v1/tenants/${tenant.id}`, { method: 'PATCH', json: { policy } }), 400, 'VALIDATION_FAILED');
     }
     expect(await (await adminFetch(`/admin/v1/tenants/${tenant.id}`)).json()).toEqual(tenant);

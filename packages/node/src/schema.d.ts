@@ -1475,7 +1475,10 @@ export interface components {
                 maxLiveOperationsPerDevice: number;
                 maxLiveOperationsPerUser: number;
                 maxStartsPerUserPerMinute: number;
+                /** @enum {string} */
+                numberMatching: "PUSHED" | "DECOUPLED" | "REQUESTED";
                 operationTtlSeconds: number;
+                pushNotifications: boolean;
                 requireScaForNewDevice: boolean;
             };
             rpId: string;
@@ -1499,7 +1502,14 @@ export interface components {
             maxLiveOperationsPerUser?: number;
             /** @description Operations started for one user in any 60 s (1–600, default 10); beyond it a start answers 429 */
             maxStartsPerUserPerMinute?: number;
+            /**
+             * @description Which AUTHENTICATIONs get number matching when the start does not say: PUSHED (default; the pushed ones), DECOUPLED (all but sameDevice), REQUESTED (only when asked)
+             * @enum {string}
+             */
+            numberMatching?: "PUSHED" | "DECOUPLED" | "REQUESTED";
             operationTtlSeconds?: number;
+            /** @description Starts notify target devices that have a push channel (default true; a start may still say `push: false`) */
+            pushNotifications?: boolean;
             requireScaForNewDevice?: boolean;
         };
         TokenRequest: {
