@@ -486,7 +486,7 @@ export class Operation {
     // Guard: a final state never changes; only one batch ever moves the history row out of PENDING. A completion
     // folds this check into its own precondition above (two statements fewer on the hot path).
     if (status !== 'COMPLETED') statements.push(...stillLiveGuardStatements(db, op.id));
-    statements.push(operationHistoryStatement(db, { operationId: op.id, status, at, failureCode: failureCode ?? null, deviceId: historyDevice }));
+    statements.push(operationHistoryStatement(db, { operationId: op.id, status, at, failureCode: failureCode ?? null, deviceId: historyDevice, notifications: op.notifications }));
     audit.push({
       actor: change.actor, action: `operation.${status.toLowerCase()}`, targetType: 'operation', targetId: op.id, userId: op.userId,
       data: { type: op.type, ...(historyDevice ? { deviceId: historyDevice } : {}), ...(reason ? { reason } : {}) },

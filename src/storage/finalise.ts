@@ -114,11 +114,19 @@ export function stillLiveGuardStatements(db: D1Database, operationId: string): D
   return [precondition(db, 'stillLive', stillLiveInD1('?1'), operationId)];
 }
 
-/** The operation's history row takes its final state. */
+/**
+ * The operation's history row takes its final state; a pushed operation's `notifications` (as they stood at the end)
+ * go into its summary, so they outlive the Durable Object's day.
+ */
 export function operationHistoryStatement(
   db: D1Database,
-  input: { operationId: string; status: OperationStatus; at: string; failureCode: string | null; deviceId: string | null },
+  input: { operationId: string; status: OperationStatus; at: string; failureCode: string | null; deviceId: string | null; notifications?: unknown[] | undefined },
 ): D1PreparedStatement {
+  if (input.notifications?.length) {
+    return db
+      .prepare("UPDATE operations SET status = ?2, completed_at = ?3, failure_code = ?4, device_id = ?5, summary = json_set(COALESCE(summary, '{}'), '$.notifications', json(?6)) WHERE id = ?1")
+      .bind(input.operationId, input.status, input.at, input.failureCode, input.deviceId, JSON.stringify(input.notifications));
+  }
   return db
     .prepare('UPDATE operations SET status = ?2, completed_at = ?3, failure_code = ?4, device_id = ?5 WHERE id = ?1')
     .bind(input.operationId, input.status, input.at, input.failureCode, input.deviceId);

@@ -246,6 +246,9 @@ describe('Web Push delivery', () => {
     expect(JSON.parse(closing!.plaintext!)).toEqual({ v: 1, type: 'operation.closed', operationId: op.id, tenantId: expect.any(String), status: 'COMPLETED' });
     const shown = await waitForNotification(api, op.id, (n) => n[0]?.closedAt !== undefined);
     expect(shown.status).toBe('COMPLETED');
+    // The D1 history keeps the notifications as they stood at the end, for when the object has forgotten the operation.
+    const history = await (await api(`/v1/devices/${device.deviceId}/operations`)).json<{ items: OperationJson[] }>();
+    expect(history.items.find((o) => o.id === op.id)?.notifications).toEqual([expect.objectContaining({ deviceId: device.deviceId, channel: 'WEB_PUSH', status: 'SENT', attempts: 1 })]);
   });
 
   it('cancelling withdraws it the same way', async () => {
