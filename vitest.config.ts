@@ -10,7 +10,7 @@ export default defineConfig({
   plugins: [
     cloudflareTest(async () => {
       // Fresh signing and E2E keys per run, generated exactly as `npm run dev` does.
-      const { SIGNING_KEYS, E2E_KEYS } = await generateVars();
+      const { SIGNING_KEYS, E2E_KEYS, VAPID_KEYS } = await generateVars();
       return {
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
@@ -22,8 +22,13 @@ export default defineConfig({
           // Webhook secrets sealed in D1 under a fresh key; a 2 s attempt timeout keeps the timeout test short.
           WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
           WEBHOOK_TIMEOUT_MS: '2000',
+          // FCM and APNs go to the local receiver (test/webhooks/receiver-server.mjs), which checks and records them.
+          FCM_ENDPOINT: 'https://fcm.receiver.example',
+          FCM_TOKEN_URL: 'https://fcm.receiver.example/token',
+          APNS_ENDPOINT: 'https://apns.receiver.example',
           SIGNING_KEYS,
           E2E_KEYS,
+          VAPID_KEYS,
           TEST_MIGRATIONS: await readD1Migrations(fileURLToPath(new URL('./migrations', import.meta.url))),
         },
         // A D1 database no migration is ever applied to: what a fresh deployment looks like before `migrations apply`.

@@ -31,6 +31,7 @@ export async function generateVars() {
     ADMIN_TOKEN: `adm_${randomBytes(24).toString('base64url')}`,
     SIGNING_KEYS: JSON.stringify([await privateJwk(`sig-${stamp}`, 'sign')]),
     E2E_KEYS: JSON.stringify([await privateJwk(`e2e-${stamp}`, 'enc')]),
+    VAPID_KEYS: JSON.stringify([await privateJwk(`vapid-${stamp}`, 'sign')]),
     WEBHOOK_SECRET_KEY: randomBytes(32).toString('base64'),
   };
 }

@@ -1,4 +1,4 @@
-// `npm run keys`: prints fresh production secrets (ADMIN_TOKEN, SIGNING_KEYS, E2E_KEYS, WEBHOOK_SECRET_KEY) and the commands that store them.
+// `npm run keys`: prints fresh production secrets (ADMIN_TOKEN, SIGNING_KEYS, E2E_KEYS, VAPID_KEYS, WEBHOOK_SECRET_KEY) and the commands that store them.
 import { generateVars } from './dev-vars.mjs';
 
 // The same generator as .dev.vars, so local and production keys have one shape (kid, alg, use), but

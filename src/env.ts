@@ -15,6 +15,8 @@ export interface Bindings {
   ACCESS_TOKENS: DurableObjectNamespace<import('./durable-objects/access-tokens').AccessTokensDO>;
   /** One CibaPingDO per ping-mode CIBA request: waits for its operation to end, then notifies the client. */
   CIBA_PINGS: DurableObjectNamespace<import('./durable-objects/ciba-ping').CibaPingDO>;
+  /** One PushDeliveryDO per pushed operation: sends its notifications, retries them, withdraws them when it ends. */
+  PUSHES: DurableObjectNamespace<import('./durable-objects/push-delivery').PushDeliveryDO>;
   ASSETS?: Fetcher;
   ADMIN_TOKEN?: string;
   /** The service's public origin: every URL and identifier it hands out. Required outside local development. */
@@ -23,6 +25,16 @@ export interface Bindings {
   SIGNING_KEYS?: string;
   /** The tenant E2E key pairs for native devices (JSON array of private JWKs with kid, newest first). */
   E2E_KEYS?: string;
+  /** ES256 private JWKs (JSON array, newest first; the first signs): the VAPID key of Web Push (RFC 8292). */
+  VAPID_KEYS?: string;
+  /** The VAPID `sub` claim (mailto: or https:); default PUBLIC_URL. */
+  VAPID_SUBJECT?: string;
+  /** FCM HTTP v1 base URL (default https://fcm.googleapis.com) and OAuth token URL (default https://oauth2.googleapis.com/token): tests point them at a local server. */
+  FCM_ENDPOINT?: string;
+  FCM_TOKEN_URL?: string;
+  /** APNs base URL (default https://api.push.apple.com, or api.sandbox.push.apple.com for sandbox tokens). */
+  APNS_ENDPOINT?: string;
+  /** Also opens loopback http targets for push channels (local development only). */
   ALLOW_LOCAL_WEBHOOKS?: string;
   /** 32 bytes, base64: seals webhook signing secrets in D1 with AES-GCM; without it they are stored as is. */
   WEBHOOK_SECRET_KEY?: string;

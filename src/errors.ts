@@ -57,6 +57,8 @@ export const ERROR_CODES = {
   PUBLIC_URL_NOT_CONFIGURED: { status: 503, title: 'The service has no public URL configured' },
   SIGNING_KEYS_NOT_CONFIGURED: { status: 503, title: 'The service has no result-token signing key configured' },
   E2E_KEYS_NOT_CONFIGURED: { status: 503, title: 'The service has no E2E key configured for native devices' },
+  PUSH_CREDENTIAL_NOT_FOUND: { status: 404, title: 'The tenant has no push credential of that provider' },
+  VAPID_KEYS_NOT_CONFIGURED: { status: 503, title: 'The service has no VAPID key configured for Web Push' },
   MIGRATIONS_PENDING: { status: 503, title: 'The database schema is not up to date' },
 } as const;
 

@@ -9,6 +9,7 @@ export { AuthThrottleDO } from './durable-objects/auth-throttle';
 export { MaintenanceDO } from './durable-objects/maintenance';
 export { AccessTokensDO } from './durable-objects/access-tokens';
 export { CibaPingDO } from './durable-objects/ciba-ping';
+export { PushDeliveryDO } from './durable-objects/push-delivery';
 
 export default {
   fetch: app.fetch,

@@ -10,7 +10,7 @@ import { OperationDO as ProductionOperationDO } from '../../src/durable-objects/
 import { bench, instrumentBindings } from './counters';
 import type { Bindings } from './counters';
 
-export { WebhookDeliveryDO, MaintenanceDO, AuthThrottleDO, AccessTokensDO } from '../../src/index';
+export { WebhookDeliveryDO, MaintenanceDO, AuthThrottleDO, AccessTokensDO, CibaPingDO, PushDeliveryDO } from '../../src/index';
 
 /** The shards, counting their own D1 round trips (the finish batch runs here, not in the Worker). */
 export class OperationDO extends ProductionOperationDO {

@@ -4,6 +4,7 @@ import type { OperationStatus, OperationType } from './operation-state';
 import type { TenantPolicy } from './policy';
 import type { NewCredential, RelyingParty, StoredCredential } from './webauthn';
 import type { OperationOutcome } from '../storage/operations';
+import type { NotificationRecord, OperationContext } from './push';
 
 /** An active device of the user as snapshotted at start (native devices have no WebAuthn credential). */
 export interface DeviceSnapshot {
@@ -23,12 +24,14 @@ export interface OperationSnapshot {
   expiresAt: string;
   completedAt?: string;
   deviceId?: string;
-  context?: { title: string; text?: string };
+  context?: OperationContext;
   transaction?: Record<string, unknown>;
   transactions?: Record<string, unknown>[];
   total?: { amount: string; currency: string };
   document?: { title?: string; mimeType: string; sha256: string };
   documentContent?: string;
+  /** Per pushed device, what became of its notification (reported by the operation's PushDeliveryDO). */
+  notifications?: NotificationRecord[];
   numberMatch?: string;
   numberMatchChoices?: string[];
   sdkTokenHash: string;
@@ -90,7 +93,7 @@ export interface SdkStartView {
   operation: {
     id: string;
     type: OperationType;
-    context?: { title: string; text?: string };
+    context?: OperationContext;
     transaction?: Record<string, unknown>;
     transactions?: Record<string, unknown>[];
     total?: { amount: string; currency: string };

@@ -47,6 +47,8 @@ export interface ResultClaims {
   amr: string[];
   txn?: unknown;
   doc?: unknown;
+  /** The context the user was shown (title, text, completedText, locale). */
+  ctx?: unknown;
   evidence: Record<string, unknown>;
   issuedAt: number;
 }
@@ -60,6 +62,7 @@ export async function signResultToken(source: string | undefined, claims: Result
     amr: claims.amr,
     ...(claims.txn !== undefined ? { txn: claims.txn } : {}),
     ...(claims.doc !== undefined ? { doc: claims.doc } : {}),
+    ...(claims.ctx !== undefined ? { ctx: claims.ctx } : {}),
     evidence: claims.evidence,
   })
     .setProtectedHeader({ alg: 'ES256', kid: current.kid, typ: RESULT_TOKEN_TYPE })

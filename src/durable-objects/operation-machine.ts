@@ -143,7 +143,16 @@ export class Operation {
       ...(op.numberMatch ? { numberMatch: op.numberMatch } : {}),
       ...(op.result ? { result: op.result } : {}),
       ...(op.failure ? { failure: op.failure } : {}),
+      ...(op.notifications?.length ? { notifications: op.notifications } : {}),
     };
+  }
+
+  /** The operation's PushDeliveryDO reports what became of each device's notification. */
+  async notified(input: { notifications: NonNullable<OperationSnapshot['notifications']> }): Promise<void> {
+    const op = await this.load();
+    // While a finish is in flight its intent must not be cleared by this save: the withdraw after it reports again.
+    if (!op || this.finishing || op.intent) return;
+    await this.save({ ...op, notifications: input.notifications });
   }
 
   /** Status for the relying party; with waitSeconds, held until the operation is final or the time passes. */
@@ -197,7 +206,7 @@ export class Operation {
     if (!op || isFinal(op.status) || !this.authorised(op, { kind: 'device', deviceId: input.deviceId })) return null;
     if (Date.now() >= Date.parse(op.expiresAt)) return null;
     // Number matching: the device must learn the number from the relying party's screen, never from us.
-    const { numberMatch: _shownByRelyingPartyOnly, ...view } = this.view(op);
+    const { numberMatch: _shownByRelyingPartyOnly, notifications: _forTheRelyingParty, ...view } = this.view(op);
     return view;
   }
 
@@ -419,7 +428,7 @@ export class Operation {
       // Start refused already when no key exists; generated keys are only read here, never made (no request to vouch for it).
       const token = await signResultToken(await requireKeySet(this.env, 'SIGNING_KEYS', { generate: false }), {
         issuer: op.issuer, tenantId: op.tenantId, userId: op.userId, operationId: op.id, operationType: op.type, deviceId: success.deviceId,
-        amr, txn: op.transaction ?? (op.transactions ? { transactions: op.transactions } : undefined), doc: op.document,
+        amr, txn: op.transaction ?? (op.transactions ? { transactions: op.transactions } : undefined), doc: op.document, ctx: op.context,
         evidence: success.evidence, issuedAt: Math.floor(now.getTime() / 1000),
       });
       result = { deviceId: success.deviceId, userVerified: true, authMethod: uv ? 'native' : 'passkey', token };
@@ -527,6 +536,17 @@ export class Operation {
     await this.host.schedule(this.id, now.getTime() + RETAIN_FINAL_MS);
     this.wakeWaiters();
     await deliverRecorded(this.env, prepared.map((p, i) => ({ prepared: p, result: results[statements.length + i] })));
+    if (final.notifications?.length) await this.withdrawPushes(final);
     return final;
+  }
+
+  /** A pushed operation ended: its notifications are withdrawn (best effort; a device also ignores a closed operation). */
+  private async withdrawPushes(op: OperationSnapshot): Promise<void> {
+    try {
+      // The binding directly, not pushStub(): push-delivery.ts imports the operation's stub, and the house bans run-time import cycles.
+      await this.env.PUSHES.get(this.env.PUSHES.idFromName(op.id)).withdraw(op.status);
+    } catch (error) {
+      console.warn(JSON.stringify({ level: 'warn', message: 'push withdrawal not handed over', operationId: op.id, error: error instanceof Error ? error.message : String(error) }));
+    }
   }
 }

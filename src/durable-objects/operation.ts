@@ -49,6 +49,7 @@ export function operationStub(env: Pick<Bindings, 'OPERATIONS'>, operationId: st
     sdkFinish: (input: { caller: Caller; body: FinishInput }) => shard.sdkFinish(operationId, input),
     sdkReject: (input: { caller: Caller; native?: boolean }) => shard.sdkReject(operationId, input),
     cancel: (input: { tenantId: string; reason: string; actor?: string }) => shard.cancel(operationId, input),
+    notified: (input: { notifications: NonNullable<OperationSnapshot['notifications']> }) => shard.notified(operationId, input),
   };
 }
 
@@ -191,5 +192,9 @@ export class OperationDO extends DurableObject<Bindings> implements OperationHos
 
   cancel(operationId: string, input: { tenantId: string; reason: string; actor?: string }): Promise<DoResult<OperationView>> {
     return this.run(operationId, (op) => op.cancel(input));
+  }
+
+  notified(operationId: string, input: { notifications: NonNullable<OperationSnapshot['notifications']> }): Promise<void> {
+    return this.run(operationId, (op) => op.notified(input));
   }
 }

@@ -38,7 +38,8 @@ export function proofTargetUrl(c: RequestContext): string {
   return `${publicOriginOf(c).origin}${url.pathname}`;
 }
 
-const ALLOWED_METHODS = 'GET, POST';
+// PUT and DELETE: a device's push channel (docs/push.md).
+const ALLOWED_METHODS = 'GET, POST, PUT, DELETE';
 const ALLOWED_HEADERS = 'authorization, content-type, x-trace-id';
 const EXPOSED_HEADERS = 'x-trace-id, retry-after';
 const PREFLIGHT_MAX_AGE_S = '600';

@@ -3,7 +3,17 @@ import { z } from '@hono/zod-openapi';
 import { isCurrency, parseAmount } from '../domain/money';
 import { wellFormedString } from './common';
 
-const Context = z.strictObject({ title: wellFormedString().min(1).max(64), text: wellFormedString().max(1024).optional() }).openapi('OperationContext');
+// BCP 47 as browsers and Intl accept it (language, optional script, region, variants): 2–35 characters.
+const LOCALE = /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/;
+
+const Context = z
+  .strictObject({
+    title: wellFormedString().min(1).max(64).openapi({ description: 'Shown before the user decides (the notification title, the approve view)' }),
+    text: wellFormedString().max(1024).optional().openapi({ description: 'Shown with the title, before the user decides' }),
+    completedText: wellFormedString().min(1).max(256).optional().openapi({ description: 'Shown after the user approved' }),
+    locale: z.string().min(2).max(35).regex(LOCALE, 'a BCP 47 language tag such as en-GB').optional().openapi({ description: 'The language of the texts (BCP 47)' }),
+  })
+  .openapi('OperationContext', { description: 'What the user reads: plain text (never markup), shown escaped everywhere, and part of the result token (`ctx`)' });
 
 const Payee = z.strictObject({ name: wellFormedString().min(1).max(140), account: wellFormedString().min(1).max(64).optional() });
 
@@ -78,12 +88,26 @@ export const OperationSchema = z
     createdAt: z.string(),
     expiresAt: z.string(),
     completedAt: z.string().optional(),
-    context: z.object({ title: z.string(), text: z.string().optional() }).optional(),
+    context: z.object({ title: z.string(), text: z.string().optional(), completedText: z.string().optional(), locale: z.string().optional() }).optional(),
     transaction: z.record(z.string(), z.unknown()).optional(),
     transactions: z.array(z.record(z.string(), z.unknown())).optional(),
     total: z.object({ amount: z.string(), currency: z.string() }).optional(),
     document: z.object({ title: z.string().optional(), mimeType: z.string(), sha256: z.string() }).optional(),
     numberMatch: z.string().optional(),
+    notifications: z
+      .array(
+        z.object({
+          deviceId: z.string(),
+          channel: z.enum(['WEB_PUSH', 'FCM', 'APNS']),
+          status: z.enum(['QUEUED', 'SENT', 'RETRYING', 'FAILED', 'GONE', 'WITHDRAWN', 'NOT_SENT']),
+          attempts: z.number().int(),
+          at: z.string(),
+          reason: z.string().optional(),
+          closedAt: z.string().optional(),
+        }),
+      )
+      .optional()
+      .openapi({ description: 'Per device with a push channel: what became of its notification (docs/push.md). Absent when nothing was pushed' }),
     sdk: z.object({ token: z.string(), url: z.string() }).optional().openapi({ description: 'Only in the start response' }),
     device: z
       .object({ operation: z.record(z.string(), z.unknown()), publicKey: z.record(z.string(), z.unknown()) })

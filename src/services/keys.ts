@@ -19,7 +19,7 @@ function problemOf(kind: KeySetKind, source: string): string | null {
   return checked.get(key) ?? null;
 }
 
-const NOT_CONFIGURED = { SIGNING_KEYS: 'SIGNING_KEYS_NOT_CONFIGURED', E2E_KEYS: 'E2E_KEYS_NOT_CONFIGURED' } as const;
+const NOT_CONFIGURED = { SIGNING_KEYS: 'SIGNING_KEYS_NOT_CONFIGURED', E2E_KEYS: 'E2E_KEYS_NOT_CONFIGURED', VAPID_KEYS: 'VAPID_KEYS_NOT_CONFIGURED' } as const;
 
 function log(message: string, kind: KeySetKind): void {
   console.warn(JSON.stringify({ level: 'warn', message, keys: kind, table: 'local_keys' }));

@@ -25,6 +25,9 @@ import type { StartScope } from '../storage/operation-limits';
 import { serviceRelyingParty } from '../domain/public-origin';
 import type { RequestOrigin } from '../middleware/origin';
 import { requireKeySet } from './keys';
+import { notificationText } from '../domain/push';
+import { pushStub, queuedRecords } from '../durable-objects/push-delivery';
+import type { PushJob, PushTarget } from '../durable-objects/push-delivery';
 
 /** Who starts: the tenant and the API client acting for it (the audit actor is `client:<clientId>`). */
 export interface Starter {
@@ -37,6 +40,10 @@ export interface StartedOperation {
   view: OperationView;
   /** The device's credential for this operation, shown once: the token and the authenticator-app link carrying it. */
   sdk: { token: string; url: string };
+}
+
+function newMatchNumber(): string {
+  return String(10 + (crypto.getRandomValues(new Uint32Array(1))[0]! % 90));
 }
 
 function numberMatchChoices(correct: string): string[] {
@@ -243,7 +250,7 @@ async function draftOf(input: StartOperationInput, now: Date, ttlSeconds: number
     expiresAt: new Date(now.getTime() + ttlSeconds * 1000).toISOString(),
     echo,
     challenge: input.type === 'AUTHORISATION' || input.type === 'SIGNATURE' ? await linkedChallenge(boundOf(echo)) : plainChallenge(),
-    numberMatch: input.numberMatching ? String(10 + (crypto.getRandomValues(new Uint32Array(1))[0]! % 90)) : undefined,
+    numberMatch: input.numberMatching ? newMatchNumber() : undefined,
     sdkToken: newSecret('sdk'),
   };
 }
@@ -272,9 +279,12 @@ function startedEntry(auth: Starter, input: StartOperationInput, id: string): Au
 
 /** Hands the operation to its Durable Object (which keeps everything the ceremony needs) and answers the start. */
 async function begin(env: Bindings, auth: Starter, input: StartOperationInput, origin: RequestOrigin, draft: Draft, admitted: Admitted): Promise<StartedOperation> {
-  const { id, echo, numberMatch, sdkToken } = draft;
+  const { id, echo, sdkToken } = draft;
   const { tenant, user } = admitted;
   const base = origin.origin;
+  const targets = pushTargetsOf(input, admitted);
+  // Anti push-fatigue: a pushed AUTHENTICATION asks the user to match a number unless the relying party said no.
+  const numberMatch = draft.numberMatch ?? (input.numberMatching === undefined && input.type === 'AUTHENTICATION' && targets.length > 0 ? newMatchNumber() : undefined);
   const snapshot: OperationSnapshot = {
     id, tenantId: auth.tenantId, userId: input.userId, type: input.type, status: 'PENDING', createdAt: draft.createdAt, expiresAt: draft.expiresAt,
     ...(input.deviceId ? { deviceId: input.deviceId } : {}),
@@ -292,10 +302,46 @@ async function begin(env: Bindings, auth: Starter, input: StartOperationInput, o
     ...(input.type === 'REGISTRATION' && input.deviceName ? { deviceName: input.deviceName } : {}),
     credentials: admitted.credentials,
     devices: admitted.devices.map((d) => ({ id: d.id, kind: d.kind, deviceKeyJwk: d.deviceKeyJwk })),
+    ...(targets.length > 0 ? { notifications: queuedRecords(targets, draft.createdAt) } : {}),
   };
-  const view = (await operationStub(env, id).begin(snapshot)) as OperationView;
+  // The push job is handed over beside the operation (in parallel): stored by its object before the start answers,
+  // sent from that object's alarm, so no push service is ever on the relying party's path.
+  const [view] = await Promise.all([
+    operationStub(env, id).begin(snapshot) as Promise<OperationView>,
+    targets.length > 0 ? handOverPushes(env, pushJobOf(input, auth, draft, admitted, base, targets)) : undefined,
+  ]);
   const url = `${base}/app/#op=${id}&token=${encodeURIComponent(sdkToken)}&tenant=${auth.tenantId}`;
   return { view, sdk: { token: sdkToken, url } };
+}
+
+/**
+ * The devices a start pushes to: those with a channel among the ones that may answer. Not for a REGISTRATION (the new
+ * device is not bound yet) nor a sameDevice ceremony (the user is already on the device).
+ */
+function pushTargetsOf(input: StartOperationInput, admitted: Admitted): PushTarget[] {
+  if (input.type === 'REGISTRATION' || input.sameDevice) return [];
+  return admitted.devices.flatMap((d) => (d.pushSealed && d.pushChannel ? [{ deviceId: d.id, channel: d.pushChannel.type, sealed: d.pushSealed }] : []));
+}
+
+function pushJobOf(input: StartOperationInput, auth: Starter, draft: Draft, admitted: Admitted, base: string, targets: PushTarget[]): PushJob {
+  const { title, body } = notificationText({ type: input.type, context: input.context, tenantName: admitted.tenant.rp_name });
+  return {
+    tenantId: auth.tenantId, operationId: draft.id, expiresAt: draft.expiresAt, targets,
+    // No sdk token: the device opens the operation with its own device proof (docs/push.md).
+    message: {
+      v: 1, type: 'operation.pending', operationId: draft.id, tenantId: auth.tenantId, operationType: input.type, title, body,
+      expiresAt: draft.expiresAt, url: `${base}/app/#op=${draft.id}&tenant=${auth.tenantId}`,
+    },
+  };
+}
+
+async function handOverPushes(env: Bindings, job: PushJob): Promise<void> {
+  try {
+    await pushStub(env, job.operationId).enqueue(job);
+  } catch (error) {
+    // The operation stands without its push: the device still finds it by polling.
+    console.error(JSON.stringify({ level: 'error', message: 'push job not handed over', operationId: job.operationId, error: error instanceof Error ? error.message : String(error) }));
+  }
 }
 
 function limitError(refusal: Omit<StartLimitRefusal, 'ok'>): ApiError {

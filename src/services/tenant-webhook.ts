@@ -1,6 +1,6 @@
 // The tenant's webhook endpoint: its view on the tenant resource, and its secrets sealed for storage and opened for signing.
 import type { Bindings } from '../env';
-import { importSecretBoxKey, isSealed, openSecret, sealSecret } from '../domain/secret-box';
+import { openFromStorage, sealForStorage } from './stored-secrets';
 import type { EndpointRecord } from '../storage/webhooks';
 import { getEndpoint } from '../storage/webhooks';
 
@@ -25,16 +25,12 @@ const sealContext = (tenantId: string): string => `custos webhook secret ${tenan
  * The secret as it goes into D1: sealed with AES-GCM under WEBHOOK_SECRET_KEY when the deployment
  * sets one, else as is (signing needs the secret itself, so a hash will not do).
  */
-export async function secretForStorage(env: Pick<Bindings, 'WEBHOOK_SECRET_KEY'>, tenantId: string, secret: string): Promise<string> {
-  if (!env.WEBHOOK_SECRET_KEY) return secret;
-  return sealSecret(await importSecretBoxKey(env.WEBHOOK_SECRET_KEY), secret, sealContext(tenantId));
+export function secretForStorage(env: Pick<Bindings, 'WEBHOOK_SECRET_KEY'>, tenantId: string, secret: string): Promise<string> {
+  return sealForStorage(env, secret, sealContext(tenantId));
 }
 
-async function secretFromStorage(env: Pick<Bindings, 'WEBHOOK_SECRET_KEY'>, tenantId: string, stored: string): Promise<string> {
-  // Secrets stored before the key was configured stay readable.
-  if (!isSealed(stored)) return stored;
-  if (!env.WEBHOOK_SECRET_KEY) throw new Error('a sealed webhook secret needs WEBHOOK_SECRET_KEY');
-  return openSecret(await importSecretBoxKey(env.WEBHOOK_SECRET_KEY), stored, sealContext(tenantId));
+function secretFromStorage(env: Pick<Bindings, 'WEBHOOK_SECRET_KEY'>, tenantId: string, stored: string): Promise<string> {
+  return openFromStorage(env, stored, sealContext(tenantId));
 }
 
 /**

@@ -1,5 +1,6 @@
 // D1 queries for devices and their WebAuthn credentials.
 import type { StoredCredential } from '../domain/webauthn';
+import type { PushChannelType, PushChannelView } from '../domain/push';
 
 export type DeviceStatus = 'ACTIVE' | 'LOCKED' | 'DEACTIVATED';
 export type DeviceKind = 'PASSKEY' | 'NATIVE';
@@ -22,6 +23,12 @@ export interface Device {
   createdAt: string;
   updatedAt: string;
   lastUsedAt: string | null;
+  /** The push channel as the API shows it (never its keys or token), or null. */
+  pushChannel?: PushChannelView | null;
+  /** Why the last channel went away, until a new one is registered. */
+  pushRemoved?: { type: PushChannelType; reason: string; at: string } | null;
+  /** The stored channel (sealed JSON, or JSON where no WEBHOOK_SECRET_KEY is set): only the push sender opens it. */
+  pushSealed?: string | null;
 }
 
 interface DeviceRow {
@@ -42,6 +49,9 @@ interface DeviceRow {
   created_at: string;
   updated_at: string;
   last_used_at: string | null;
+  push_channel?: string | null;
+  push_meta?: string | null;
+  push_removed?: string | null;
 }
 
 export function toDevice(row: DeviceRow): Device {
@@ -63,6 +73,9 @@ export function toDevice(row: DeviceRow): Device {
     createdAt: row.created_at,
     updatedAt: row.updated_at,
     lastUsedAt: row.last_used_at,
+    pushChannel: row.push_meta && row.push_channel ? (JSON.parse(row.push_meta) as PushChannelView) : null,
+    pushRemoved: row.push_removed ? (JSON.parse(row.push_removed) as Device['pushRemoved']) : null,
+    pushSealed: row.push_channel ?? null,
   };
 }
 
@@ -148,10 +161,16 @@ export function insertDeviceStatements(
   return statements;
 }
 
+/** A deactivated device is never pushed to again: deactivating drops its channel and says why. */
 export function setDeviceStatusStatement(db: D1Database, deviceId: string, change: { status: DeviceStatus; lockReason: string | null; at: string; resetFailures: boolean }): D1PreparedStatement {
   return db
     .prepare(
-      `UPDATE devices SET status = ?2, lock_reason = ?3, updated_at = ?4, failed_attempts = CASE WHEN ?5 = 1 THEN 0 ELSE failed_attempts END WHERE id = ?1`,
+      `UPDATE devices SET status = ?2, lock_reason = ?3, updated_at = ?4, failed_attempts = CASE WHEN ?5 = 1 THEN 0 ELSE failed_attempts END,
+         push_removed = CASE WHEN ?2 = 'DEACTIVATED' AND push_channel IS NOT NULL
+           THEN json_object('type', json_extract(push_meta, '$.type'), 'reason', 'DEVICE_DEACTIVATED', 'at', ?4) ELSE push_removed END,
+         push_channel = CASE WHEN ?2 = 'DEACTIVATED' THEN NULL ELSE push_channel END,
+         push_meta = CASE WHEN ?2 = 'DEACTIVATED' THEN NULL ELSE push_meta END
+       WHERE id = ?1`,
     )
     .bind(deviceId, change.status, change.lockReason, change.at, change.resetFailures ? 1 : 0);
 }

@@ -1,6 +1,6 @@
 // D1 queries for the keys a local development run generated for itself (table local_keys).
 
-export type LocalKeyName = 'SIGNING_KEYS' | 'E2E_KEYS';
+export type LocalKeyName = 'SIGNING_KEYS' | 'E2E_KEYS' | 'VAPID_KEYS';
 
 export async function readLocalKey(db: D1Database, name: LocalKeyName): Promise<string | null> {
   const row = await db.prepare('SELECT value FROM local_keys WHERE name = ?1').bind(name).first<{ value: string }>();

@@ -10,11 +10,11 @@ interface StoredRow extends Record<string, SqlStorageValue> {
 
 /**
  * What of an operation changes after begin (the state machine's saves: sdkStart's status and registrationRp, the
- * final state of finalise/reconcile). Everything else — rp, policy, credentials, devices, the transaction or
+ * final state of finalise/reconcile, the push outcomes). Everything else — rp, policy, credentials, devices, the transaction or
  * document and its content, challenge, token hash, expiry — is fixed at begin. A new field that changes after
  * begin must be listed here, or its change is lost on the next load.
  */
-const CHANGING = ['status', 'registrationRp', 'completedAt', 'result', 'failure', 'finishDigest'] as const satisfies readonly (keyof OperationSnapshot)[];
+const CHANGING = ['status', 'registrationRp', 'completedAt', 'result', 'failure', 'finishDigest', 'notifications'] as const satisfies readonly (keyof OperationSnapshot)[];
 const CHANGING_KEYS: ReadonlySet<string> = new Set(CHANGING);
 
 /** The changing part of a snapshot: the small JSON rewritten on every save (`ops.state`). */

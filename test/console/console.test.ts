@@ -142,12 +142,23 @@ describe('console', () => {
     const csrf = await csrfOf(operator.cookie, '/console/tenants');
     const fields = { name: 'Forged', rpId: 'forged.example', origins: 'https://forged.example' };
     const before = await counts();
-    for (const [extra, headers] of [[{}, {}], [{ csrf: 'x'.repeat(48) }, {}], [{ csrf }, { origin: 'https://evil.example' }]] as const) {
+    const refused = [
+      [{}, {}], [{ csrf: 'x'.repeat(48) }, {}], [{ csrf }, { origin: 'https://evil.example' }],
+      // Origin: null (what a browser sends under Referrer-Policy: no-referrer) is only taken with Fetch Metadata saying same-origin.
+      [{ csrf }, { origin: 'null', 'sec-fetch-site': 'cross-site' }], [{ csrf }, { origin: 'null' }],
+    ] as const;
+    for (const [extra, headers] of refused) {
       const response = await postForm('/console/tenants', operator.cookie, { ...fields, ...extra }, headers);
       expect(response.status).toBe(403);
       expect(((await response.json()) as { code: string }).code).toBe('CSRF_REFUSED');
     }
     expect(await counts()).toEqual(before);
+  });
+
+  it('a same-origin form post with Origin: null (no-referrer) and the token is accepted', async () => {
+    const csrf = await csrfOf(operator.cookie, '/console/tenants');
+    const response = await postForm('/console/tenants', operator.cookie, { csrf, name: 'Null Origin Bank', rpId: 'null-origin.example', origins: 'https://null-origin.example' }, { origin: 'null', 'sec-fetch-site': 'same-origin' });
+    expect(response.status).toBeLessThan(400);
   });
 
   it('creating a tenant goes through the operator API and is audited with the administrator as actor', async () => {

@@ -7,7 +7,7 @@ import { LATEST_MIGRATION } from '../../src/storage/schema';
 import { ADMIN_TOKEN, countRows, expectProblem, setupTenant } from '../helpers/api';
 import { approve, createUser, getOperation, registerPasskey, startOperation } from '../helpers/ceremony';
 
-type Overrides = Partial<Record<'PUBLIC_URL' | 'SIGNING_KEYS' | 'E2E_KEYS' | 'ADMIN_TOKEN', string | undefined>>;
+type Overrides = Partial<Record<'PUBLIC_URL' | 'SIGNING_KEYS' | 'E2E_KEYS' | 'VAPID_KEYS' | 'ADMIN_TOKEN', string | undefined>>;
 
 /** The worker with some configuration changed, as another deployment would run it. */
 async function fetchAs(overrides: Overrides, url: string, init: RequestInit = {}): Promise<Response> {
@@ -146,10 +146,14 @@ describe('keys: generated once in local development, never invented by a deploym
     expect(health.missing).toEqual(['signingKeys', 'e2eKeys']);
   });
 
-  it('/sdk/v1/config never drops e2eKey: without a key it is a 503 that names it', async () => {
+  it('/sdk/v1/config never drops e2eKey: without a key it is a 503 that names it; webPush only with VAPID keys', async () => {
     const { tenant } = await setupTenant();
     const ok = await (await fetchAs({}, `https://custos.test/sdk/v1/config?tenant=${tenant.id}`)).json<Record<string, unknown>>();
-    expect(Object.keys(ok).sort()).toEqual(['branding', 'e2eKey', 'rpId', 'tenantId']);
+    expect(Object.keys(ok).sort()).toEqual(['branding', 'e2eKey', 'rpId', 'tenantId', 'webPush']);
+    // Web Push is optional: a deployment without VAPID_KEYS answers the config without it (docs/push.md).
+    const noPush = await fetchAs({ VAPID_KEYS: undefined }, `https://custos.test/sdk/v1/config?tenant=${tenant.id}`);
+    expect(noPush.status).toBe(200);
+    expect(Object.keys(await noPush.json<Record<string, unknown>>()).sort()).toEqual(['branding', 'e2eKey', 'rpId', 'tenantId']);
     await expectProblem(await fetchAs({ E2E_KEYS: undefined }, `https://custos.test/sdk/v1/config?tenant=${tenant.id}`), 503, 'E2E_KEYS_NOT_CONFIGURED');
   });
 });

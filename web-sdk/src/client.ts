@@ -11,6 +11,7 @@ import { createDeviceProof, type DeviceCredential } from './device-proof.js';
 import { CustosError, fromWebAuthnError } from './errors.js';
 import { requestJson, type FetchLike } from './http.js';
 import { verifyDynamicLinking } from './linking.js';
+import { toPushChannel, type PushChannelInput } from './push.js';
 import type {
   ApproveResult,
   ConfirmationDetails,
@@ -19,6 +20,7 @@ import type {
   OperationResult,
   OperationStatus,
   PendingOperation,
+  PushChannelResult,
   RegisterResult,
   RejectResult,
   RpScope,
@@ -79,6 +81,13 @@ export interface CustosClient {
   getOperation(op: OperationRef, options?: StartOptions): Promise<OperationDetails>;
   /** The operations waiting for this client's `device` (its user's broadcast ones included). */
   pending(): Promise<PendingOperation[]>;
+  /**
+   * Registers (or replaces) where the service pushes this client's `device`: a PushSubscription (or its toJSON(), or
+   * `subscribeWebPush`'s answer), or a native `{ type: 'FCM', token }` / `{ type: 'APNS', token, environment }`.
+   */
+  setPushChannel(channel: PushChannelInput): Promise<PushChannelResult>;
+  /** Removes this client's `device` push channel: the device is polled again, not pushed. */
+  removePushChannel(): Promise<void>;
 }
 
 interface StartedOperation {
@@ -154,6 +163,14 @@ function readPending(body: Record<string, unknown>): PendingOperation[] {
     }
   }
   return items as PendingOperation[];
+}
+
+function readPushChannel(body: Record<string, unknown>): PushChannelResult {
+  const channel = body['pushChannel'] as Partial<PushChannelResult['pushChannel']> | undefined;
+  if (typeof body['deviceId'] !== 'string' || typeof channel !== 'object' || channel === null || typeof channel.type !== 'string') {
+    throw malformed('push channel answer');
+  }
+  return body as unknown as PushChannelResult;
 }
 
 function confirmationDetails(operation: OperationDetails): ConfirmationDetails {
@@ -319,5 +336,20 @@ export function createCustos(options: CustosOptions): CustosClient {
     return readPending(answer);
   }
 
-  return { register, approve, reject, getOperation, pending };
+  const pushChannelUrl = `${baseUrl}/sdk/v1/device/push-channel`;
+
+  async function setPushChannel(input: PushChannelInput): Promise<PushChannelResult> {
+    if (device === undefined) throw new TypeError('setPushChannel() needs a client created with a device');
+    // Checked before the proof is made: a malformed subscription is a programming error, not a server answer.
+    const body = toPushChannel(input);
+    const answer = await requestJson(fetchFn, { method: 'PUT', url: pushChannelUrl, authorization: await authorization(undefined, 'PUT', pushChannelUrl), body });
+    return readPushChannel(answer);
+  }
+
+  async function removePushChannel(): Promise<void> {
+    if (device === undefined) throw new TypeError('removePushChannel() needs a client created with a device');
+    await requestJson(fetchFn, { method: 'DELETE', url: pushChannelUrl, authorization: await authorization(undefined, 'DELETE', pushChannelUrl) });
+  }
+
+  return { register, approve, reject, getOperation, pending, setPushChannel, removePushChannel };
 }

@@ -25,6 +25,10 @@ export type CustosErrorCode =
   | 'WRONG_OPERATION_TYPE'
   /** The details shown do not hash to what the challenge binds (PSD2 RTS art. 5). */
   | 'LINKING_MISMATCH'
+  /** The user (or the browser's policy) refused notifications for this app: push cannot be used, polling stays. */
+  | 'PUSH_DENIED'
+  /** The browser could not subscribe to its push service (e.g. unreachable). */
+  | 'PUSH_FAILED'
   /** A 4xx the SDK has no specific code for; `problem.code` says which. */
   | 'REQUEST_FAILED'
   | 'SERVER_ERROR';

@@ -17,11 +17,11 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 export interface JsonRequest {
-  method: 'GET' | 'POST';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   url: string;
   /** The whole Authorization header value: `Bearer <sdk token>` or `Device <proof>`. */
   authorization: string;
-  /** Sent as JSON; GET requests carry none. */
+  /** Sent as JSON; GET and DELETE requests carry none. */
   body?: unknown;
 }
 
@@ -55,6 +55,8 @@ export async function requestJson(fetchFn: FetchLike, request: JsonRequest): Pro
       ...(headerTraceId === undefined ? {} : { traceId: headerTraceId }),
     });
   }
+  // 204 No Content (a DELETE): an empty record, so callers need no special case.
+  if (response.status === 204) return {};
   const parsed = parseJson(text);
 
   if (!response.ok) {

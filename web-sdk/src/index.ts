@@ -7,17 +7,23 @@ export type { FetchLike } from './http.js';
 export { CustosError, localhostUrlFor } from './errors.js';
 export type { CustosErrorCode } from './errors.js';
 export { generateDeviceKeyPair } from './device-key.js';
+export { subscribeWebPush, toPushChannel, vapidKeyBytes } from './push.js';
+export type { PushChannelInput } from './push.js';
 export type { DeviceKeyJwk } from './device-key.js';
 export type {
+  ApnsChannel,
   ApproveResult,
   CeremonyResult,
   ConfirmationDetails,
   DeviceOperationRef,
   InlineStart,
   DocumentDigest,
+  FcmChannel,
   Money,
+  OperationClosedPush,
   OperationContext,
   OperationDetails,
+  OperationPendingPush,
   OperationRef,
   OperationResult,
   OperationStatus,
@@ -25,9 +31,13 @@ export type {
   Payee,
   PendingOperation,
   ProblemDetails,
+  PushChannel,
+  PushChannelResult,
+  PushPayload,
   RegisterResult,
   RejectResult,
   RpScope,
   SignedDocument,
   Transaction,
+  WebPushChannel,
 } from './types.js';

@@ -45,9 +45,19 @@ export interface DeviceOperationRef {
  */
 export type RpScope = 'tenant' | 'service';
 
+/**
+ * What the relying party says about the operation (its `context`): shown in the notification, before the user decides
+ * (`title`, `text`) and after a completion (`completedText`). Untrusted text: render it as text, never as HTML.
+ */
 export interface OperationContext {
+  /** ≤ 64 characters. */
   title?: string;
+  /** ≤ 1024 characters. */
   text?: string;
+  /** ≤ 256 characters: what to show once the operation completed. */
+  completedText?: string;
+  /** BCP 47 language tag of the texts. */
+  locale?: string;
 }
 
 export interface Payee {
@@ -146,3 +156,68 @@ export interface PendingOperation {
   total?: Money;
   document?: DocumentDigest;
 }
+
+// ── push channels (PUT/DELETE /sdk/v1/device/push-channel) ─────────────────────────────────────
+
+/** A Web Push subscription as `PushSubscription.toJSON()` gives it, tagged for the server. */
+export interface WebPushChannel {
+  type: 'WEB_PUSH';
+  /** The push service's URL for this subscription (https; http on loopback only in local development). */
+  endpoint: string;
+  /** base64url: the subscription's P-256 public key (`p256dh`) and its 16-byte auth secret (`auth`), RFC 8291. */
+  keys: { p256dh: string; auth: string };
+  /** As the browser reports it; the server ignores it. */
+  expirationTime?: number | null;
+}
+
+/** A Firebase Cloud Messaging registration token (Android). */
+export interface FcmChannel {
+  type: 'FCM';
+  token: string;
+}
+
+/** An APNs device token (iOS), hex, and the APNs environment it was issued for. */
+export interface ApnsChannel {
+  type: 'APNS';
+  token: string;
+  environment: 'production' | 'sandbox';
+}
+
+/** Where the service sends this device's push notifications. */
+export type PushChannel = WebPushChannel | FcmChannel | ApnsChannel;
+
+/** What `setPushChannel` answers: the channel as the server stored it, without its secret parts. */
+export interface PushChannelResult {
+  deviceId: string;
+  pushChannel: {
+    type: PushChannel['type'];
+    /** WEB_PUSH only: the origin of the push service's endpoint. */
+    endpointOrigin?: string;
+    updatedAt: string;
+  };
+}
+
+/** The decrypted body of a Web Push the service sends when an operation for this device starts. */
+export interface OperationPendingPush {
+  v: 1;
+  type: 'operation.pending';
+  operationId: string;
+  tenantId: string;
+  operationType: OperationType;
+  title: string;
+  body: string;
+  expiresAt: string;
+  /** The authenticator app's link to the operation, with its sdk token (the one the relying party's QR code carries). */
+  url: string;
+}
+
+/** The decrypted body of the Web Push that follows when the operation ends: withdraw its notification. */
+export interface OperationClosedPush {
+  v: 1;
+  type: 'operation.closed';
+  operationId: string;
+  tenantId: string;
+  status: OperationStatus;
+}
+
+export type PushPayload = OperationPendingPush | OperationClosedPush;

@@ -112,6 +112,86 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/v1/tenants/{tenantId}/push-credentials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant’s push credentials (never their keys)
+         * @description The public parts only: the FCM project id and service account, the APNs team id, key id and topic, and when each was set.
+         */
+        get: operations["listPushCredentials"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenantId}/push-credentials/{provider}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a push credential (that channel’s devices are then only reached by polling)
+         * @description Pushes through that provider fail with CREDENTIALS_MISSING from then on; the devices keep their channels, so setting a credential again resumes them.
+         */
+        delete: operations["deletePushCredential"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenantId}/push-credentials/apns": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set the tenant’s APNs token-signing key (iOS pushes)
+         * @description Custos signs an ES256 provider token with the key (reused for at most 40 minutes; Apple accepts one up to an hour old) and sends alerts with apns-push-type alert, priority 10, the operation’s expiry and a per-operation collapse id.
+         */
+        put: operations["setApnsCredential"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/v1/tenants/{tenantId}/push-credentials/fcm": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Set the tenant’s FCM service account (Android pushes)
+         * @description Custos signs a JWT with the service account’s key, exchanges it for an OAuth token (cached until shortly before it expires) and sends through FCM HTTP v1. The key is sealed with WEBHOOK_SECRET_KEY when set and never returned.
+         */
+        put: operations["setFcmCredential"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/admin/v1/tenants/{tenantId}/webhook": {
         parameters: {
             query?: never;
@@ -275,6 +355,30 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/sdk/v1/device/push-channel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Register or replace this device’s push channel
+         * @description The device that signed the proof will be sent a push when an operation is started for it (or broadcast to its user): a Web Push message end-to-end encrypted to the subscription (RFC 8291), or an FCM / APNs notification through the tenant’s credentials. A later PUT replaces the channel; deactivating the device, or a push service answering 404/410, removes it.
+         */
+        put: operations["putMyPushChannel"];
+        post?: never;
+        /**
+         * Stop pushes to this device
+         * @description Removes the channel (if any); the device is then only reached by polling.
+         */
+        delete: operations["deleteMyPushChannel"];
         options?: never;
         head?: never;
         patch?: never;
@@ -765,6 +869,17 @@ export interface components {
         ApiClientWithSecret: components["schemas"]["ApiClient"] & {
             clientSecret: string;
         };
+        ApnsCredentialInput: {
+            keyId: string;
+            /** @description The .p8 token-signing key (ES256); stored sealed, never returned */
+            privateKey: string;
+            teamId: string;
+            /**
+             * @description The app’s bundle id (apns-topic)
+             * @example com.example.bank
+             */
+            topic: string;
+        };
         AuditChainVerification: {
             brokenAtSeq?: number;
             checked: number;
@@ -931,6 +1046,13 @@ export interface components {
             lastUsedAt?: string;
             lockReason?: string;
             name: string;
+            pushChannel?: components["schemas"]["PushChannel"];
+            /** @description Why the last channel went away (PUSH_SERVICE_410, DEVICE_DEACTIVATED, REMOVED_BY_DEVICE), until a new one is registered */
+            pushChannelRemoved?: {
+                at: string;
+                reason: string;
+                type: string;
+            };
             /** @enum {string} */
             status: "ACTIVE" | "LOCKED" | "DEACTIVATED";
             userId: string;
@@ -942,6 +1064,18 @@ export interface components {
         };
         DeviceLockRequest: {
             reason?: string;
+        };
+        /** @description From the service account JSON key: project_id, client_email, private_key (RS256) */
+        FcmCredentialInput: {
+            /**
+             * Format: email
+             * @description The service account (client_email of its JSON key)
+             */
+            clientEmail: string;
+            /** @description PKCS #8 PEM ("-----BEGIN PRIVATE KEY-----"); stored sealed, never returned */
+            privateKey: string;
+            /** @example my-bank-app */
+            projectId: string;
         };
         HealthCheck: {
             detail: string;
@@ -1021,6 +1155,8 @@ export interface components {
         Operation: {
             completedAt?: string;
             context?: {
+                completedText?: string;
+                locale?: string;
                 text?: string;
                 title: string;
             };
@@ -1045,6 +1181,18 @@ export interface components {
                 code: string;
             };
             id: string;
+            /** @description Per device with a push channel: what became of its notification (docs/push.md). Absent when nothing was pushed */
+            notifications?: {
+                at: string;
+                attempts: number;
+                /** @enum {string} */
+                channel: "WEB_PUSH" | "FCM" | "APNS";
+                closedAt?: string;
+                deviceId: string;
+                reason?: string;
+                /** @enum {string} */
+                status: "QUEUED" | "SENT" | "RETRYING" | "FAILED" | "GONE" | "WITHDRAWN" | "NOT_SENT";
+            }[];
             numberMatch?: string;
             result?: {
                 authMethod: string;
@@ -1074,8 +1222,15 @@ export interface components {
             type: "REGISTRATION" | "AUTHENTICATION" | "AUTHORISATION" | "SIGNATURE";
             userId: string;
         };
+        /** @description What the user reads: plain text (never markup), shown escaped everywhere, and part of the result token (`ctx`) */
         OperationContext: {
+            /** @description Shown after the user approved */
+            completedText?: string;
+            /** @description The language of the texts (BCP 47) */
+            locale?: string;
+            /** @description Shown with the title, before the user decides */
             text?: string;
+            /** @description Shown before the user decides (the notification title, the approve view) */
             title: string;
         };
         OperationList: {
@@ -1133,6 +1288,57 @@ export interface components {
             x: string;
             y: string;
         };
+        /** @description Where the device is pushed to (never its keys or token); absent when it only polls */
+        PushChannel: {
+            endpointOrigin?: string;
+            /** @enum {string} */
+            environment?: "production" | "sandbox";
+            /** @enum {string} */
+            type: "WEB_PUSH" | "FCM" | "APNS";
+            updatedAt: string;
+        };
+        /** @description A Web Push subscription (PushSubscription.toJSON() plus type), or a native FCM / APNs token */
+        PushChannelInput: {
+            /** @description PushSubscription.endpoint: https to a public host */
+            endpoint: string;
+            /** @description Ignored */
+            expirationTime?: number | null;
+            keys: {
+                /** @description The subscription’s 16-byte auth secret */
+                auth: string;
+                /** @description The subscription’s P-256 public key */
+                p256dh: string;
+            };
+            /** @enum {string} */
+            type: "WEB_PUSH";
+        } | {
+            token: string;
+            /** @enum {string} */
+            type: "FCM";
+        } | {
+            /** @enum {string} */
+            environment: "production" | "sandbox";
+            token: string;
+            /** @enum {string} */
+            type: "APNS";
+        };
+        PushChannelRegistered: {
+            deviceId: string;
+            pushChannel: components["schemas"]["PushChannel"] & unknown;
+        };
+        /** @description A tenant’s push credential without its private key */
+        PushCredential: {
+            keyId?: string;
+            projectId?: string;
+            /** @enum {string} */
+            provider: "FCM" | "APNS";
+            teamId?: string;
+            topic?: string;
+            updatedAt: string;
+        };
+        PushCredentialList: {
+            items: components["schemas"]["PushCredential"][];
+        };
         PutWebhook: {
             /** @example https://bank.example/custos/webhooks */
             url: string;
@@ -1153,9 +1359,16 @@ export interface components {
             };
             rpId: string;
             tenantId: string;
+            /** @description Present when the service can send Web Push (VAPID_KEYS configured, or local development) */
+            webPush?: {
+                /** @description applicationServerKey for pushManager.subscribe: the 65-byte uncompressed P-256 point, base64url */
+                vapidPublicKey: string;
+            };
         };
         SdkOperation: {
             context?: {
+                completedText?: string;
+                locale?: string;
                 text?: string;
                 title: string;
             };
@@ -1891,6 +2104,307 @@ export interface operations {
             };
         };
     };
+    listPushCredentials: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The credentials */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushCredentialList"];
+                };
+            };
+            /** @description Invalid request (VALIDATION_FAILED, INVALID_CURSOR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong ADMIN_TOKEN, or none configured (UNAUTHENTICATED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (TENANT_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deletePushCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                provider: "fcm" | "apns";
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (VALIDATION_FAILED, MALFORMED_JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong ADMIN_TOKEN, or none configured (UNAUTHENTICATED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (TENANT_NOT_FOUND, PUSH_CREDENTIAL_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 256 KiB (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setApnsCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApnsCredentialInput"];
+            };
+        };
+        responses: {
+            /** @description Stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushCredential"];
+                };
+            };
+            /** @description Invalid request (VALIDATION_FAILED, MALFORMED_JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong ADMIN_TOKEN, or none configured (UNAUTHENTICATED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (TENANT_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 256 KiB (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    setFcmCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tenantId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["FcmCredentialInput"];
+            };
+        };
+        responses: {
+            /** @description Stored */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushCredential"];
+                };
+            };
+            /** @description Invalid request (VALIDATION_FAILED, MALFORMED_JSON) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing or wrong ADMIN_TOKEN, or none configured (UNAUTHENTICATED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (TENANT_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 256 KiB (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests (AUTHENTICATION_THROTTLED); retry after Retry-After seconds */
+            429: {
+                headers: {
+                    /** @description Seconds until the request may succeed */
+                    "Retry-After"?: number;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     getWebhookEndpoint: {
         parameters: {
             query?: never;
@@ -2415,6 +2929,120 @@ export interface operations {
             };
             /** @description E2E_KEYS_NOT_CONFIGURED: a deployed worker without E2E_KEYS */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    putMyPushChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PushChannelInput"];
+            };
+        };
+        responses: {
+            /** @description Registered */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PushChannelRegistered"];
+                };
+            };
+            /** @description VALIDATION_FAILED (an endpoint that is not public https, a p256dh that is not a P-256 point, an auth that is not 16 bytes), MALFORMED_JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description UNAUTHENTICATED (no, an invalid, expired or replayed device proof) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description ORIGIN_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description DEVICE_LOCKED, DEVICE_NOT_ACTIVE */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description VAPID_KEYS_NOT_CONFIGURED: a Web Push channel on a deployment without VAPID_KEYS */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteMyPushChannel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed (or there was none) */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description UNAUTHENTICATED (no, an invalid, expired or replayed device proof) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description ORIGIN_NOT_ALLOWED */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description DEVICE_LOCKED, DEVICE_NOT_ACTIVE */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

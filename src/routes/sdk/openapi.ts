@@ -7,6 +7,7 @@ import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../../env';
 import { ProblemSchema } from '../../schemas/common';
 import { OperationSchema } from '../../schemas/operations';
+import { PushChannelInputSchema, PushChannelViewSchema } from '../../schemas/push';
 
 const problem = (description: string) => ({ description, content: { 'application/problem+json': { schema: ProblemSchema } } });
 const opId = z.object({ id: z.string().openapi({ param: { name: 'id', in: 'path' }, example: 'op_06h2d7mdk0g2rdvcmm9p6f5w3e7evgrbhhk0' }) });
@@ -26,7 +27,7 @@ const SdkOperation = z
     id: z.string(),
     type: z.enum(['REGISTRATION', 'AUTHENTICATION', 'AUTHORISATION', 'SIGNATURE']),
     expiresAt: z.string(),
-    context: z.object({ title: z.string(), text: z.string().optional() }).optional(),
+    context: z.object({ title: z.string(), text: z.string().optional(), completedText: z.string().optional(), locale: z.string().optional() }).optional(),
     transaction: z.record(z.string(), z.unknown()).optional(),
     transactions: z.array(z.record(z.string(), z.unknown())).optional(),
     total: z.object({ amount: z.string(), currency: z.string() }).optional(),
@@ -57,7 +58,11 @@ export const configRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
         content: {
           'application/json': {
             schema: z
-              .object({ tenantId: z.string(), branding: z.record(z.string(), z.string()), rpId: z.string(), e2eKey: z.record(z.string(), z.string()).optional() })
+              .object({
+                tenantId: z.string(), branding: z.record(z.string(), z.string()), rpId: z.string(), e2eKey: z.record(z.string(), z.string()).optional(),
+                webPush: z.object({ vapidPublicKey: z.string().openapi({ description: 'applicationServerKey for pushManager.subscribe: the 65-byte uncompressed P-256 point, base64url' }) })
+                  .optional().openapi({ description: 'Present when the service can send Web Push (VAPID_KEYS configured, or local development)' }),
+              })
               .openapi('SdkConfig'),
           },
         },
@@ -157,4 +162,35 @@ export const pendingRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
       401: problem('UNAUTHENTICATED (no, an invalid, expired or replayed device proof)'),
       409: problem('DEVICE_LOCKED, DEVICE_NOT_ACTIVE'),
     },
+  });
+
+const deviceCallErrors = {
+  401: problem('UNAUTHENTICATED (no, an invalid, expired or replayed device proof)'),
+  403: problem('ORIGIN_NOT_ALLOWED'),
+  409: problem('DEVICE_LOCKED, DEVICE_NOT_ACTIVE'),
+};
+
+export const putPushChannelRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
+  createRoute({
+    middleware,
+    method: 'put', path: '/device/push-channel', tags: ['Device SDK'], operationId: 'putMyPushChannel', security: [{ deviceProof: [] }],
+    summary: 'Register or replace this device’s push channel',
+    description: 'The device that signed the proof will be sent a push when an operation is started for it (or broadcast to its '
+      + 'user): a Web Push message end-to-end encrypted to the subscription (RFC 8291), or an FCM / APNs notification through the '
+      + 'tenant’s credentials. A later PUT replaces the channel; deactivating the device, or a push service answering 404/410, removes it.',
+    request: { body: { required: true, content: { 'application/json': { schema: PushChannelInputSchema } } } },
+    responses: {
+      200: { description: 'Registered', content: { 'application/json': { schema: z.object({ deviceId: z.string(), pushChannel: PushChannelViewSchema }).openapi('PushChannelRegistered') } } },
+      400: problem('VALIDATION_FAILED (an endpoint that is not public https, a p256dh that is not a P-256 point, an auth that is not 16 bytes), MALFORMED_JSON'),
+      ...deviceCallErrors,
+      503: problem('VAPID_KEYS_NOT_CONFIGURED: a Web Push channel on a deployment without VAPID_KEYS'),
+    },
+  });
+
+export const deletePushChannelRoute = (middleware: MiddlewareHandler<AppEnv>[]) =>
+  createRoute({
+    middleware,
+    method: 'delete', path: '/device/push-channel', tags: ['Device SDK'], operationId: 'deleteMyPushChannel', security: [{ deviceProof: [] }],
+    summary: 'Stop pushes to this device', description: 'Removes the channel (if any); the device is then only reached by polling.',
+    responses: { 204: { description: 'Removed (or there was none)' }, ...deviceCallErrors },
   });

@@ -17,7 +17,9 @@ import { allowOriginForOperation, allowOriginForTenant, isLocalDevelopment, proo
 import { requireKeySet } from '../../services/keys';
 import { isJoseRequest, nativeCall, sealedForDeviceProof } from './native';
 import type { NativeAction } from './native';
-import { configRoute, finishRoute, pendingRoute, rejectRoute, startRoute } from './openapi';
+import { configRoute, deletePushChannelRoute, finishRoute, pendingRoute, putPushChannelRoute, rejectRoute, startRoute } from './openapi';
+import { channelOf, registerChannel, unregisterChannel, vapidPublicKey } from '../../services/push-channels';
+import type { PushChannelInput } from '../../services/push-channels';
 
 export const sdk = createRouter();
 
@@ -83,11 +85,14 @@ sdk.openapi(configRoute([]), async (c) => {
   // Every field of the contract or a 503 that names the missing key: never a config without its e2eKey.
   const e2eKey = await e2ePublicKey(await requireKeySet(c.env, 'E2E_KEYS', { generate: isLocalDevelopment(c) }));
   if (!e2eKey) throw new ApiError('E2E_KEYS_NOT_CONFIGURED', 'E2E_KEYS holds no key.');
+  // Web Push is optional: a deployment without VAPID_KEYS still serves every other call, and says so by leaving it out.
+  const vapid = await vapidPublicKey(c.env, { generate: isLocalDevelopment(c) });
   return answer(c, {
     tenantId: tenant.id,
     branding: { name: tenant.branding.name ?? tenant.name, ...(tenant.branding.logoUrl ? { logoUrl: tenant.branding.logoUrl } : {}), ...(tenant.branding.primaryColor ? { primaryColor: tenant.branding.primaryColor } : {}) },
     rpId: tenant.rpId,
     e2eKey,
+    ...(vapid ? { webPush: { vapidPublicKey: vapid } } : {}),
   });
 });
 
@@ -117,6 +122,29 @@ const deviceCaller: MiddlewareHandler<AppEnv> = async (c, next) => {
   c.set('sdkCall', { id: '', caller });
   await next();
 };
+
+/** The bound device behind a device proof, with the CORS check of its tenant. */
+async function provenDevice(c: Context<AppEnv>) {
+  const { caller } = sdkCallOf(c);
+  if (caller.kind !== 'device') throw new ApiError('UNAUTHENTICATED', 'This call needs a device proof.');
+  const device = await getDeviceById(c.env.DB, caller.deviceId);
+  if (!device) throw new ApiError('UNAUTHENTICATED', 'Unknown device.');
+  await allowOriginForTenant(c, device.tenantId);
+  return device;
+}
+
+sdk.openapi(putPushChannelRoute([deviceCaller]), async (c) => {
+  const device = await provenDevice(c);
+  const channel = channelOf(c.env, c.req.valid('json') as PushChannelInput);
+  const pushChannel = await registerChannel(c.env, { deviceId: device.id, channel, localDevelopment: isLocalDevelopment(c) });
+  return answer(c, { deviceId: device.id, pushChannel });
+});
+
+sdk.openapi(deletePushChannelRoute([deviceCaller]), async (c) => {
+  const device = await provenDevice(c);
+  await unregisterChannel(c.env, device.id);
+  return c.body(null, 204);
+});
 
 sdk.openapi(pendingRoute([deviceCaller]), async (c) => {
   const { caller } = sdkCallOf(c);

@@ -7,6 +7,7 @@ import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
 import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery, readErrors, wellFormedString } from '../../schemas/common';
 import { OperationSchema } from '../../schemas/operations';
+import { PushChannelViewSchema } from '../../schemas/push';
 import type { Device } from '../../storage/devices';
 import { getDevice, listUserDevices, renameDeviceStatement, setDeviceStatusStatement } from '../../storage/devices';
 import { commitWithAudit } from '../../storage/audit';
@@ -29,6 +30,9 @@ export const DeviceSchema = z
     kind: z.enum(['PASSKEY', 'NATIVE']), name: z.string(),
     authenticator: z.object({ aaguid: z.string().optional(), backupEligible: z.boolean(), backedUp: z.boolean(), transports: z.array(z.string()).optional() }),
     createdAt: z.string(), lastUsedAt: z.string().optional(), failedAttempts: z.number().int(),
+    pushChannel: PushChannelViewSchema.optional().openapi({ description: 'Where the device is pushed to (never its keys or token); absent when it only polls' }),
+    pushChannelRemoved: z.object({ type: z.string(), reason: z.string(), at: z.string() }).optional()
+      .openapi({ description: 'Why the last channel went away (PUSH_SERVICE_410, DEVICE_DEACTIVATED, REMOVED_BY_DEVICE), until a new one is registered' }),
   })
   .openapi('Device');
 
@@ -41,6 +45,8 @@ export function deviceView(device: Device): z.infer<typeof DeviceSchema> {
       ...(device.transports.length > 0 ? { transports: device.transports } : {}),
     },
     createdAt: device.createdAt, ...(device.lastUsedAt ? { lastUsedAt: device.lastUsedAt } : {}), failedAttempts: device.failedAttempts,
+    ...(device.pushChannel ? { pushChannel: device.pushChannel } : {}),
+    ...(device.pushRemoved ? { pushChannelRemoved: device.pushRemoved } : {}),
   };
 }
 
