@@ -75,9 +75,13 @@ export function Csrf(props: { session: ConsoleSession }) {
   return <input type="hidden" name="csrf" value={props.session.csrfToken} />;
 }
 
-/** A labelled text field; `hint` is tied to it with aria-describedby. */
-export function Field(props: { name: string; label: string; value?: string | undefined; type?: string; required?: boolean; hint?: string; autocomplete?: string; multiline?: boolean; inputmode?: 'numeric' | 'text' | 'url' }) {
-  const id = `f-${props.name}`;
+/**
+ * A labelled text field; `hint` is tied to it with aria-describedby. The id is `f-<name>` unless `id` is given: a page
+ * with two forms that share a field name (a tenant's name and an API client's) must give one its own id, or the
+ * second label names the first form's field.
+ */
+export function Field(props: { name: string; label: string; id?: string; value?: string | undefined; type?: string; required?: boolean; hint?: string; autocomplete?: string; multiline?: boolean; inputmode?: 'numeric' | 'text' | 'url' }) {
+  const id = props.id ?? `f-${props.name}`;
   const hintId = props.hint ? `${id}-hint` : undefined;
   return (
     <div class="field">
