@@ -96,7 +96,10 @@ export function Field(props: { name: string; label: string; id?: string; value?:
   );
 }
 
-/** A table that scrolls sideways on a narrow screen; the region is focusable so a keyboard can scroll it. */
+/**
+ * A table that scrolls sideways when it must, the region focusable so a keyboard can scroll it; on a phone each row is
+ * stacked, every cell led by its column's name (data-label, console.css).
+ */
 export function Table(props: { label: string; head: string[]; rows: Child[][]; empty: string }) {
   if (props.rows.length === 0) return <p class="empty">{props.empty}</p>;
   return (
@@ -104,7 +107,7 @@ export function Table(props: { label: string; head: string[]; rows: Child[][]; e
       <table>
         <caption class="visually-hidden">{props.label}</caption>
         <thead><tr>{props.head.map((h) => <th scope="col">{h}</th>)}</tr></thead>
-        <tbody>{props.rows.map((r) => <tr>{r.map((cell) => <td>{cell}</td>)}</tr>)}</tbody>
+        <tbody>{props.rows.map((r) => <tr>{r.map((cell, i) => <td data-label={props.head[i] ?? ''}>{cell}</td>)}</tr>)}</tbody>
       </table>
     </div>
   );

@@ -1,7 +1,7 @@
 // The console in Chromium as a new operator walks it (issue 18): bootstrap and sign-in with a passkey, a tenant, API
 // clients, a webhook, users, the audit log, an invited tenant administrator kept to their tenant; CSRF from the browser
 // refused; axe-core on every page (no serious or critical violation) and screenshots at 1280 px and 390 px.
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
@@ -112,7 +112,10 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
 
   beforeAll(async () => {
     base = runningContext().baseUrl;
-    mkdirSync(join(runningContext().artifacts, 'console'), { recursive: true });
+    // Only this run's pages: a page renamed or gone leaves no stale picture behind.
+    const shots = join(runningContext().artifacts, 'console');
+    rmSync(shots, { recursive: true, force: true });
+    mkdirSync(shots, { recursive: true });
     browser = await launchChromium();
     context = await browser.newContext();
     page = await context.newPage();
