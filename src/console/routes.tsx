@@ -275,7 +275,7 @@ export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
   });
 
   // ── one tenant: settings, API clients, webhook ───────────────────────────────────────────────
-  async function tenantPage(c: C, extra: { problem?: Problem; secret?: { label: string; value: string }; notice?: string; section?: string } = {}): Promise<Response> {
+  async function tenantPage(c: C, extra: { problem?: Problem; secret?: { label: string; value: string }; notice?: string; section?: string; form?: Record<string, string> } = {}): Promise<Response> {
     const session = sessionOf(c);
     const tenantId = tenantOf(c, session);
     const client = api(c);
@@ -284,6 +284,9 @@ export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
     const webhook = await client.call<{ url: string; disabled: boolean }>('GET', `/admin/v1/tenants/${tenantId}/webhook`, { tenantId });
     const operator = session.admin.role === 'operator';
     const at = (section: string) => (extra.section === section ? extra : {});
+    // A refused save shows what the administrator typed, not the stored values, so one wrong field costs one fix.
+    const typed = at('settings').form;
+    const shown = (key: string, stored: string): string => typed?.[key] ?? stored;
     return render(c, tenant.name, (
       <>
         {c.req.query('created') ? <Notice>Tenant created.</Notice> : null}
@@ -294,14 +297,14 @@ export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
           {operator ? (
             <form method="post" action={`/console/tenants/${tenantId}`} class="card">
               <Csrf session={session} />
-              <Field name="name" label="Name" required value={tenant.name} />
-              <Field name="rpName" label="Name shown in passkey prompts" value={tenant.rpName} />
-              <Field name="rpId" label="Passkey rpId" required value={tenant.rpId} />
-              <Field name="origins" label="Passkey origins" multiline required value={tenant.origins.join('\n')} hint="One origin per line" />
-              <Field name="allowedOrigins" label="Allowed web origins (SDK calls)" multiline value={tenant.allowedOrigins.join('\n')} hint="One per line; empty means the passkey origins" />
-              <Field name="operationTtlSeconds" label="Operation lifetime in seconds (1–300)" type="number" inputmode="numeric" value={String(tenant.policy.operationTtlSeconds)} />
-              <Field name="maxFailedAttempts" label="Failed attempts before a device locks (1–5)" type="number" inputmode="numeric" value={String(tenant.policy.maxFailedAttempts)} />
-              <label class="check"><input type="checkbox" name="deviceBoundOnly" value="true" checked={tenant.policy.deviceBoundOnly} /> Device-bound passkeys only (refuse synced passkeys)</label>
+              <Field name="name" label="Name" required value={shown('name', tenant.name)} />
+              <Field name="rpName" label="Name shown in passkey prompts" value={shown('rpName', tenant.rpName)} />
+              <Field name="rpId" label="Passkey rpId" required value={shown('rpId', tenant.rpId)} />
+              <Field name="origins" label="Passkey origins" multiline required value={shown('origins', tenant.origins.join('\n'))} hint="One origin per line" />
+              <Field name="allowedOrigins" label="Allowed web origins (SDK calls)" multiline value={shown('allowedOrigins', tenant.allowedOrigins.join('\n'))} hint="One per line; empty means the passkey origins" />
+              <Field name="operationTtlSeconds" label="Operation lifetime in seconds (1–300)" type="number" inputmode="numeric" value={shown('operationTtlSeconds', String(tenant.policy.operationTtlSeconds))} />
+              <Field name="maxFailedAttempts" label="Failed attempts before a device locks (1–5)" type="number" inputmode="numeric" value={shown('maxFailedAttempts', String(tenant.policy.maxFailedAttempts))} />
+              <label class="check"><input type="checkbox" name="deviceBoundOnly" value="true" checked={typed ? typed['deviceBoundOnly'] === 'true' : tenant.policy.deviceBoundOnly} /> Device-bound passkeys only (refuse synced passkeys)</label>
               <button type="submit">Save settings</button>
             </form>
           ) : (
@@ -327,7 +330,7 @@ export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
               )])} />
           <form method="post" action={`/console/tenants/${tenantId}/clients`} class="card">
             <Csrf session={session} />
-            <Field name="name" label="Client name" required />
+            <Field name="name" id="f-client-name" label="Client name" required />
             <fieldset>
               <legend>Scopes</legend>
               {SCOPES.map((s) => <label class="check"><input type="checkbox" name="scopes" value={s} checked /> {s}</label>)}
@@ -371,7 +374,7 @@ export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
       tenantId,
       body: { name: form['name'] ?? '', rpName: form['rpName'] || form['name'] || '', rpId: form['rpId'] ?? '', origins: lines(form['origins']), allowedOrigins: allowed.length ? allowed : null, policy },
     });
-    if (!patched.ok) return tenantPage(c, { problem: patched.problem, section: 'settings' });
+    if (!patched.ok) return tenantPage(c, { problem: patched.problem, section: 'settings', form });
     return tenantPage(c, { notice: 'Settings saved.' });
   });
 

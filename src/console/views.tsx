@@ -75,9 +75,13 @@ export function Csrf(props: { session: ConsoleSession }) {
   return <input type="hidden" name="csrf" value={props.session.csrfToken} />;
 }
 
-/** A labelled text field; `hint` is tied to it with aria-describedby. */
-export function Field(props: { name: string; label: string; value?: string | undefined; type?: string; required?: boolean; hint?: string; autocomplete?: string; multiline?: boolean; inputmode?: 'numeric' | 'text' | 'url' }) {
-  const id = `f-${props.name}`;
+/**
+ * A labelled text field; `hint` is tied to it with aria-describedby. The id is `f-<name>` unless `id` is given: a page
+ * with two forms that share a field name (a tenant's name and an API client's) must give one its own id, or the
+ * second label names the first form's field.
+ */
+export function Field(props: { name: string; label: string; id?: string; value?: string | undefined; type?: string; required?: boolean; hint?: string; autocomplete?: string; multiline?: boolean; inputmode?: 'numeric' | 'text' | 'url' }) {
+  const id = props.id ?? `f-${props.name}`;
   const hintId = props.hint ? `${id}-hint` : undefined;
   return (
     <div class="field">
@@ -92,7 +96,10 @@ export function Field(props: { name: string; label: string; value?: string | und
   );
 }
 
-/** A table that scrolls sideways on a narrow screen; the region is focusable so a keyboard can scroll it. */
+/**
+ * A table that scrolls sideways when it must, the region focusable so a keyboard can scroll it; on a phone each row is
+ * stacked, every cell led by its column's name (data-label, console.css).
+ */
 export function Table(props: { label: string; head: string[]; rows: Child[][]; empty: string }) {
   if (props.rows.length === 0) return <p class="empty">{props.empty}</p>;
   return (
@@ -100,7 +107,7 @@ export function Table(props: { label: string; head: string[]; rows: Child[][]; e
       <table>
         <caption class="visually-hidden">{props.label}</caption>
         <thead><tr>{props.head.map((h) => <th scope="col">{h}</th>)}</tr></thead>
-        <tbody>{props.rows.map((r) => <tr>{r.map((cell) => <td>{cell}</td>)}</tr>)}</tbody>
+        <tbody>{props.rows.map((r) => <tr>{r.map((cell, i) => <td data-label={props.head[i] ?? ''}>{cell}</td>)}</tr>)}</tbody>
       </table>
     </div>
   );

@@ -1,0 +1,433 @@
+// The console in Chromium as a new operator walks it (issue 18): bootstrap and sign-in with a passkey, a tenant, API
+// clients, a webhook, users, the audit log, an invited tenant administrator kept to their tenant; CSRF from the browser
+// refused; axe-core on every page (no serious or critical violation) and screenshots at 1280 px and 390 px.
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addVirtualAuthenticator, launchChromium, reportPageErrors, runningContext, screenshot, skipReason, type VirtualAuthenticator } from './browser';
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+const COOKIE = '__Host-custos_console';
+const WIDE = { width: 1280, height: 900 };
+const NARROW = { width: 390, height: 844 };
+
+interface AxeResult {
+  violations: Array<{ id: string; impact: string | null; help: string; helpUrl: string; nodes: Array<{ target: unknown[]; failureSummary?: string }> }>;
+  passes: unknown[];
+}
+
+/**
+ * axe-core on the page as it is now. The console's CSP (no unsafe-inline, scripts from self only) rightly refuses an
+ * injected <script>; playwright's page.evaluate of a source string is a DevTools Runtime.evaluate, which CSP does not
+ * govern, so the page's own policy stays as deployed (no bypassCSP context).
+ */
+async function axeProblems(page: Page): Promise<string[]> {
+  if (!(await page.evaluate('typeof window.axe === "object"'))) await page.evaluate(axeSource);
+  const result = (await page.evaluate('axe.run(document, { resultTypes: ["violations"] })')) as AxeResult;
+  // A run that checked nothing would pass anything: make sure axe really looked at the page.
+  expect(result.passes.length, 'axe ran no passing rule: was it injected?').toBeGreaterThan(0);
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => [`${v.id} (${v.impact}): ${v.help} ${v.helpUrl}`, ...v.nodes.map((n) => `    at ${JSON.stringify(n.target)}: ${n.failureSummary ?? ''}`)]);
+}
+
+/** A console page: axe at both widths, nothing wider than the phone, and screenshots test-artifacts/e2e/console/<name>-{1280,390}.png. */
+async function checkPage(page: Page, name: string): Promise<void> {
+  await page.setViewportSize(WIDE);
+  expect((await axeProblems(page)).join('\n'), `axe, ${name} at 1280 px`).toBe('');
+  await screenshot(page, `console/${name}-1280`);
+  await page.setViewportSize(NARROW);
+  expect((await axeProblems(page)).join('\n'), `axe, ${name} at 390 px`).toBe('');
+  // Tables scroll inside their own region; the page itself never needs sideways scrolling on a phone.
+  expect(await page.evaluate(() => document.documentElement.scrollWidth), `${name} is wider than 390 px`).toBeLessThanOrEqual(NARROW.width);
+  await screenshot(page, `console/${name}-390`);
+  await page.setViewportSize(WIDE);
+}
+
+/** A console page that refused: its status and the code of the problem it shows. */
+async function refusal(page: Page, path: string): Promise<{ status: number; code: string | null }> {
+  const response = await page.goto(`${runningContext().baseUrl}${path}`);
+  return { status: response?.status() ?? 0, code: await page.locator('.problem').first().getAttribute('data-code') };
+}
+
+/** The API as an API client or the operator sees it, from Node (127.0.0.1: the worker listens there, and loopback stands in for PUBLIC_URL). */
+async function api(path: string, init: { method?: string; token?: string; basic?: string; form?: string; json?: unknown } = {}): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = {};
+  if (init.token) headers['authorization'] = `Bearer ${init.token}`;
+  if (init.basic) headers['authorization'] = `Basic ${Buffer.from(init.basic).toString('base64')}`;
+  if (init.form !== undefined) headers['content-type'] = 'application/x-www-form-urlencoded';
+  if (init.json !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${runningContext().baseUrl.replace('//localhost', '//127.0.0.1')}${path}`, {
+    method: init.method ?? 'GET', headers, body: init.form ?? (init.json === undefined ? undefined : JSON.stringify(init.json)),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text.startsWith('{') ? JSON.parse(text) : text };
+}
+
+async function clientToken(clientId: string, secret: string): Promise<{ status: number; token?: string }> {
+  const answer = await api('/oauth/token', { method: 'POST', basic: `${clientId}:${secret}`, form: 'grant_type=client_credentials' });
+  return { status: answer.status, token: answer.body?.access_token };
+}
+
+/** A throwaway "other site" on 127.0.0.1: each path serves an HTML page that auto-submits the given form. */
+async function attackerSite(pages: Record<string, string>): Promise<{ server: Server; port: number }> {
+  const server = createServer((request, response) => {
+    const body = pages[request.url ?? ''];
+    response.writeHead(body ? 200 : 404, { 'content-type': 'text/html; charset=utf-8' });
+    response.end(body ?? 'not here');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { server, port: (server.address() as AddressInfo).port };
+}
+
+function autoPost(action: string, fields: Record<string, string>): string {
+  const inputs = Object.entries(fields).map(([name, value]) => `<input type="hidden" name="${name}" value="${value}">`).join('');
+  // Inline script is the attacker's own page, not the console: no CSP there.
+  return `<!doctype html><title>Win a prize</title><form id="f" method="post" action="${action}">${inputs}</form><script>document.getElementById('f').submit()</script>`;
+}
+
+describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authenticator)', () => {
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let authenticator: VirtualAuthenticator;
+  const cspReports: string[] = [];
+  let base: string;
+  let tenantId: string;
+  let clientId: string;
+  let clientSecret: string;
+  let accessToken: string;
+  let userId: string;
+
+  function watch(p: Page, label: string): void {
+    reportPageErrors(p, label);
+    p.on('console', (message) => {
+      if (/content security policy|refused to/i.test(message.text())) cspReports.push(`[${label}] ${message.text()}`);
+    });
+  }
+
+  beforeAll(async () => {
+    base = runningContext().baseUrl;
+    // Only this run's pages: a page renamed or gone leaves no stale picture behind.
+    const shots = join(runningContext().artifacts, 'console');
+    rmSync(shots, { recursive: true, force: true });
+    mkdirSync(shots, { recursive: true });
+    browser = await launchChromium();
+    context = await browser.newContext();
+    page = await context.newPage();
+    await page.setViewportSize(WIDE);
+    watch(page, 'operator');
+    authenticator = await addVirtualAuthenticator(page);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it('bootstraps the first operator with the operator token and a passkey; the __Host- cookie works on http://localhost', async () => {
+    await page.goto(`${base}/console`);
+    await page.waitForURL(`${base}/console/sign-in`);
+    await checkPage(page, 'sign-in-first-run');
+    await page.getByRole('link', { name: 'Set up the first operator' }).click();
+    await page.waitForURL(`${base}/console/bootstrap`);
+    await checkPage(page, 'bootstrap');
+    await page.getByLabel('Operator token').fill('not-the-token-0123456789');
+    await page.getByLabel('Your name').fill('Olga Operator');
+    await page.getByRole('button', { name: 'Register a passkey and sign in' }).click();
+    // A wrong token: the problem in place, in plain words, with the trace id; no session.
+    await expect.poll(() => page.locator('[data-problem] .problem').getAttribute('data-code')).toBe('UNAUTHENTICATED');
+    expect(await page.locator('[data-problem] .problem__trace').textContent()).toMatch(/trace id [0-9a-f-]{36}/);
+    expect((await context.cookies()).map((c) => c.name)).not.toContain(COOKIE);
+    await checkPage(page, 'bootstrap-wrong-token');
+
+    await page.getByLabel('Operator token').fill(runningContext().adminToken);
+    await page.getByRole('button', { name: 'Register a passkey and sign in' }).click();
+    await page.waitForURL(`${base}/console/tenants`);
+    // Chromium keeps a Secure, __Host- cookie set over http://localhost (a secure context): the production name works locally.
+    const cookie = (await context.cookies(base)).find((c) => c.name === COOKIE);
+    expect(cookie).toMatchObject({ httpOnly: true, secure: true, sameSite: 'Strict', path: '/', domain: 'localhost' });
+    expect(await authenticator.credentials()).toHaveLength(1);
+    expect(await page.getByRole('button', { name: 'Sign out Olga Operator' }).isVisible()).toBe(true);
+    await checkPage(page, 'tenants-empty');
+
+    // Once only: the bootstrap page is closed now.
+    await page.goto(`${base}/console/bootstrap`);
+    expect(await page.locator('.notice').textContent()).toContain('enrolled already');
+  });
+
+  it('signs out, and signs back in with the same passkey', async () => {
+    await page.goto(`${base}/console/tenants`);
+    await page.getByRole('button', { name: 'Sign out Olga Operator' }).click();
+    await page.waitForURL(`${base}/console/sign-in`);
+    expect((await context.cookies(base)).map((c) => c.name)).not.toContain(COOKIE);
+    // Signed out: a console page sends the browser to sign in.
+    await page.goto(`${base}/console/tenants`);
+    await page.waitForURL(`${base}/console/sign-in`);
+    expect(await page.getByText('No operator is enrolled yet').count()).toBe(0);
+    await checkPage(page, 'sign-in');
+    const [before] = await authenticator.credentials();
+    await page.getByRole('button', { name: 'Sign in with a passkey' }).click();
+    await page.waitForURL(`${base}/console/tenants`);
+    const [after] = await authenticator.credentials();
+    expect(after!.credentialId).toBe(before!.credentialId);
+    expect(after!.signCount).toBeGreaterThan(before!.signCount);
+    expect((await context.cookies(base)).map((c) => c.name)).toContain(COOKIE);
+  });
+
+  it('creates a tenant and edits its settings (a bad value is refused in place, nothing saved)', async () => {
+    await page.goto(`${base}/console/tenants`);
+    await page.getByLabel('Name', { exact: true }).fill('E2E Bank');
+    await page.getByLabel('Passkey rpId').fill('bank.example');
+    await page.getByLabel('Passkey origins').fill('https://bank.example');
+    await page.getByRole('button', { name: 'Create tenant' }).click();
+    await page.waitForURL(/\/console\/tenants\/ten_[0-9a-z]+\?created=1$/);
+    tenantId = /ten_[0-9a-z]+/.exec(page.url())![0];
+    expect(await page.locator('.notice').first().textContent()).toBe('Tenant created.');
+    await checkPage(page, 'tenant');
+
+    await page.getByLabel('Name', { exact: true }).fill('E2E Bank Ltd');
+    await page.getByLabel('Failed attempts before a device locks (1–5)').fill('9');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.locator('#settings ~ .problem, section[aria-labelledby="settings"] .problem').first().waitFor();
+    expect(await page.locator('section[aria-labelledby="settings"] .problem').getAttribute('data-code')).toBe('VALIDATION_FAILED');
+    // What was typed stays in the form; nothing was saved.
+    expect(await page.getByLabel('Name', { exact: true }).inputValue()).toBe('E2E Bank Ltd');
+    await checkPage(page, 'tenant-settings-refused');
+    expect((await api(`/admin/v1/tenants/${tenantId}`, { token: runningContext().adminToken })).body.name).toBe('E2E Bank');
+
+    await page.getByLabel('Failed attempts before a device locks (1–5)').fill('3');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Settings saved.').waitFor();
+    const saved = await api(`/admin/v1/tenants/${tenantId}`, { token: runningContext().adminToken });
+    expect(saved.body).toMatchObject({ name: 'E2E Bank Ltd', policy: { maxFailedAttempts: 3 } });
+    await page.goto(`${base}/console/tenants`);
+    expect(await page.getByRole('link', { name: 'E2E Bank Ltd' }).count()).toBe(1);
+    await checkPage(page, 'tenants');
+  });
+
+  it('creates an API client whose secret is shown once, and revokes another after a confirmation', async () => {
+    await page.goto(`${base}/console/tenants/${tenantId}`);
+    await page.getByLabel('Client name').fill('Backend');
+    await page.getByRole('button', { name: 'Create API client' }).click();
+    await page.locator('#client-secret').waitFor();
+    clientSecret = (await page.locator('#client-secret').textContent())!;
+    clientId = /cli_[0-9a-z]+/.exec((await page.locator('.secret').textContent())!)![0];
+    await checkPage(page, 'tenant-client-secret');
+    const token = await clientToken(clientId, clientSecret);
+    expect(token.status).toBe(200);
+    accessToken = token.token!;
+    // Shown once: the page, read again, has it nowhere.
+    await page.goto(`${base}/console/tenants/${tenantId}`);
+    expect(await page.content()).not.toContain(clientSecret);
+
+    await page.getByLabel('Client name').fill('Old integration');
+    await page.getByRole('button', { name: 'Create API client' }).click();
+    const oldSecret = (await page.locator('#client-secret').textContent())!;
+    const oldId = /cli_[0-9a-z]+/.exec((await page.locator('.secret').textContent())!)![0];
+    const oldToken = (await clientToken(oldId, oldSecret)).token!;
+    expect((await api('/v1/users?limit=1', { token: oldToken })).status).toBe(200);
+    await page.getByRole('button', { name: 'Revoke Old integration' }).click();
+    await page.getByRole('heading', { name: 'Please confirm' }).waitFor();
+    await checkPage(page, 'confirm-revoke-client');
+    await page.getByRole('button', { name: 'Revoke the client' }).click();
+    await page.getByText(`Client ${oldId} is revoked.`).waitFor();
+    const row = page.locator('tr', { hasText: 'Old integration' });
+    expect(await row.textContent()).toContain('revoked');
+    expect(await page.getByRole('button', { name: 'Revoke Backend' }).count()).toBe(1);
+    // Revoked for real: no new token, and the one it held stops working.
+    expect((await clientToken(oldId, oldSecret)).status).toBe(401);
+    expect((await api('/v1/users?limit=1', { token: oldToken })).status).toBe(401);
+    expect((await api('/v1/users?limit=1', { token: accessToken })).status).toBe(200);
+  });
+
+  it('sets a webhook endpoint and rotates its signing secret', async () => {
+    await page.goto(`${base}/console/tenants/${tenantId}`);
+    await page.getByLabel('Endpoint URL').fill('https://hooks.bank.example/custos');
+    await page.getByRole('button', { name: 'Set endpoint' }).click();
+    await page.locator('#webhook-secret').waitFor();
+    const first = (await page.locator('#webhook-secret').textContent())!;
+    expect(first.length).toBeGreaterThan(20);
+    expect(await page.locator('section[aria-labelledby="webhook"]').textContent()).toContain('Events go to https://hooks.bank.example/custos');
+    await checkPage(page, 'tenant-webhook-secret');
+    await page.getByRole('button', { name: 'Rotate the signing secret' }).click();
+    await page.getByText('New webhook signing secret').waitFor();
+    const rotated = (await page.locator('#webhook-secret').textContent())!;
+    expect(rotated).not.toBe(first);
+    const webhook = await api(`/admin/v1/tenants/${tenantId}/webhook`, { token: runningContext().adminToken });
+    expect(webhook.body.url).toBe('https://hooks.bank.example/custos');
+  });
+
+  it('finds a user made through the API, opens it, locks, unlocks and deactivates it with confirmations', async () => {
+    const created = await api('/v1/users', { method: 'POST', token: accessToken, json: { externalRef: 'customer-42', attributes: { email: 'ada@example.com' } } });
+    expect(created.status).toBe(201);
+    userId = created.body.id;
+    await page.goto(`${base}/console/tenants/${tenantId}`);
+    await page.getByRole('link', { name: 'Users' }).click();
+    await page.waitForURL(`${base}/console/tenants/${tenantId}/users`);
+    await checkPage(page, 'users');
+    await page.getByLabel('Find a user by externalRef').fill('nobody-here');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.getByText('No user has the externalRef “nobody-here”.').waitFor();
+    await page.getByLabel('Find a user by externalRef').fill('customer-42');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForURL(/externalRef=customer-42/);
+    await checkPage(page, 'users-search');
+    await page.getByRole('link', { name: userId }).click();
+    await page.waitForURL(`${base}/console/tenants/${tenantId}/users/${userId}`);
+    expect(await page.getByTestId('user-status').textContent()).toBe('ACTIVE');
+    expect(await page.locator('table').first().textContent()).toContain('ada@example.com');
+    await checkPage(page, 'user');
+
+    const steps = [
+      { button: 'Lock user', confirm: 'Lock the user', status: /^LOCKED/, api: 'LOCKED' },
+      { button: 'Unlock user', confirm: 'Unlock the user', status: /^ACTIVE$/, api: 'ACTIVE' },
+      { button: 'Deactivate user', confirm: 'Deactivate the user', status: /^DEACTIVATED$/, api: 'DEACTIVATED' },
+    ];
+    for (const step of steps) {
+      await page.getByRole('button', { name: step.button }).click();
+      await page.getByRole('heading', { name: 'Please confirm' }).waitFor();
+      // The confirmation changes nothing by itself.
+      const still = (await api(`/v1/users/${userId}`, { token: accessToken })).body.status;
+      expect(still).not.toBe(step.api);
+      if (step.button === 'Lock user') await checkPage(page, 'confirm-lock-user');
+      if (step.button === 'Deactivate user') await checkPage(page, 'confirm-deactivate-user');
+      await page.getByRole('button', { name: step.confirm }).click();
+      await expect.poll(() => page.getByTestId('user-status').textContent()).toMatch(step.status);
+      expect((await api(`/v1/users/${userId}`, { token: accessToken })).body.status).toBe(step.api);
+    }
+    expect(await page.getByRole('button', { name: /Lock user|Unlock user|Deactivate user/ }).count()).toBe(0);
+    await checkPage(page, 'user-deactivated');
+  });
+
+  it('shows the audit logs with the hash chain verified, console actions under admin:<id>', async () => {
+    await page.goto(`${base}/console/tenants/${tenantId}`);
+    await page.getByRole('link', { name: 'Audit' }).click();
+    await page.waitForURL(`${base}/console/tenants/${tenantId}/audit`);
+    expect(await page.locator('.verdict').getAttribute('data-valid')).toBe('true');
+    expect(await page.locator('.verdict').textContent()).toContain('The hash chain is intact.');
+    const table = (await page.locator('table').textContent())!;
+    expect(table).toMatch(/admin:adm_/);
+    expect(table).toContain('user.deactivated');
+    await checkPage(page, 'audit');
+    await page.goto(`${base}/console/audit`);
+    expect(await page.locator('.verdict').getAttribute('data-valid')).toBe('true');
+    expect(await page.locator('table').textContent()).toContain('console.signed_in');
+    await checkPage(page, 'audit-console');
+  });
+
+  it('refuses CSRF: a cross-site auto-post, a same-site post from another origin even with the token, a same-origin post without it', async () => {
+    await page.goto(`${base}/console/tenants`);
+    const csrf = (await page.locator('input[name="csrf"]').first().getAttribute('value'))!;
+    const tenantsBefore = (await api('/admin/v1/tenants?limit=100', { token: runningContext().adminToken })).body.items.length;
+    const fields = { name: 'Forged', rpId: 'forged.example', origins: 'https://forged.example' };
+    const { server, port } = await attackerSite({
+      '/prize': autoPost(`${base}/console/tenants`, fields),
+      // As if the token had leaked: only the Origin check stands in the way.
+      '/prize-with-token': autoPost(`${base}/console/tenants`, { ...fields, csrf }),
+    });
+    try {
+      const attempt = async (url: string): Promise<{ status: number; body: string }> => {
+        const tab = await context.newPage();
+        watch(tab, 'attacker');
+        const answer = tab.waitForResponse((r) => r.url() === `${base}/console/tenants` && r.request().method() === 'POST');
+        await tab.goto(url);
+        const response = await answer;
+        const result = { status: response.status(), body: await response.text() };
+        await tab.close();
+        return result;
+      };
+      // Another site (127.0.0.1 is not localhost): SameSite=Strict keeps the cookie home, so the post is not signed in.
+      const crossSite = await attempt(`http://127.0.0.1:${port}/prize`);
+      expect(crossSite.status).toBe(401);
+      expect(crossSite.body).toContain('UNAUTHENTICATED');
+      // Same site, other origin (localhost on another port): the cookie goes along, the Origin check refuses it.
+      const sameSite = await attempt(`http://localhost:${port}/prize-with-token`);
+      expect(sameSite.status).toBe(403);
+      expect(sameSite.body).toContain('CSRF_REFUSED');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    // A script on a console page itself (an injected one, say) still lacks the CSRF token.
+    const noToken = await page.evaluate(async (form) => {
+      const response = await fetch('/console/tenants', { method: 'POST', headers: { accept: 'application/json' }, body: new URLSearchParams(form) });
+      return { status: response.status, code: ((await response.json()) as { code?: string }).code };
+    }, fields);
+    expect(noToken).toEqual({ status: 403, code: 'CSRF_REFUSED' });
+    // A wrong token is no better.
+    const wrongToken = await page.evaluate(async (form) => (await fetch('/console/tenants', { method: 'POST', body: new URLSearchParams(form) })).status, { ...fields, csrf: 'x'.repeat(48) });
+    expect(wrongToken).toBe(403);
+    // Nothing was created, and the victim is still signed in.
+    const after = (await api('/admin/v1/tenants?limit=100', { token: runningContext().adminToken })).body.items as Array<{ name: string }>;
+    expect(after).toHaveLength(tenantsBefore);
+    expect(after.map((t) => t.name)).not.toContain('Forged');
+    await page.reload();
+    expect(page.url()).toBe(`${base}/console/tenants`);
+    expect(await page.locator('tbody').textContent()).not.toContain('Forged');
+  });
+
+  it('invites a tenant administrator, who signs up in another browser and is kept to their own tenant', async () => {
+    await page.goto(`${base}/console/invites`);
+    await checkPage(page, 'invite');
+    await page.getByLabel('Tenant administrator (one tenant)').check();
+    await page.getByLabel('Tenant (for a tenant administrator)').selectOption(tenantId);
+    await page.getByRole('button', { name: 'Create invitation link' }).click();
+    await page.locator('#invite-link').waitFor();
+    const link = (await page.locator('#invite-link').textContent())!;
+    expect(link).toMatch(new RegExp(`^${base}/console/invite#inv_`));
+    await checkPage(page, 'invite-link');
+
+    const other = await browser.newContext();
+    try {
+      const admin = await other.newPage();
+      await admin.setViewportSize(WIDE);
+      watch(admin, 'tenant admin');
+      const adminAuthenticator = await addVirtualAuthenticator(admin);
+      await admin.goto(link);
+      await checkPage(admin, 'accept-invite');
+      await admin.getByLabel('Your name').fill('Tess Tenant');
+      await admin.getByRole('button', { name: 'Register a passkey and sign in' }).click();
+      await admin.waitForURL(`${base}/console/tenants/${tenantId}`);
+      expect(await adminAuthenticator.credentials()).toHaveLength(1);
+      // Their own tenant: read-only settings (operators edit them), clients, users, audit.
+      expect(await admin.getByRole('button', { name: 'Save settings' }).count()).toBe(0);
+      expect(await admin.getByRole('link', { name: 'Tenants' }).count()).toBe(0);
+      await checkPage(admin, 'tenant-admin-tenant');
+      await admin.getByRole('link', { name: 'Users' }).click();
+      await admin.waitForURL(`${base}/console/tenants/${tenantId}/users`);
+      expect(await admin.getByRole('link', { name: userId }).count()).toBe(1);
+
+      // Another tenant's pages (the demo tenant), and the operator-only pages: refused, not redirected.
+      const demo = runningContext().tenantId;
+      for (const path of [`/console/tenants/${demo}`, `/console/tenants/${demo}/users`, `/console/tenants/${demo}/audit`, '/console/tenants', '/console/audit']) {
+        expect(await refusal(admin, path), path).toEqual({ status: 403, code: 'CONSOLE_FORBIDDEN' });
+      }
+      await refusal(admin, `/console/tenants/${demo}`);
+      await checkPage(admin, 'forbidden');
+      // Nor can they write there with their own, valid CSRF token (the same-origin form post a page of theirs could make).
+      await admin.goto(`${base}/console/tenants/${tenantId}`);
+      const clientsBefore = (await api(`/admin/v1/tenants/${demo}/clients`, { token: runningContext().adminToken })).body.items.length;
+      const writes = await admin.evaluate(async ({ demo, own }) => {
+        const csrf = document.querySelector<HTMLInputElement>('input[name="csrf"]')!.value;
+        const post = async (path: string, form: Record<string, string>) => (await fetch(path, { method: 'POST', body: new URLSearchParams({ csrf, ...form }) })).status;
+        return {
+          otherClient: await post(`/console/tenants/${demo}/clients`, { name: 'Intruder', scopes: 'users' }),
+          otherTenantEdit: await post(`/console/tenants/${demo}`, { name: 'Taken over', rpId: 'x.example', origins: 'https://x.example' }),
+          ownTenantEdit: await post(`/console/tenants/${own}`, { name: 'Renamed by tenant admin', rpId: 'bank.example', origins: 'https://bank.example' }),
+          newTenant: await post('/console/tenants', { name: 'Mine now', rpId: 'mine.example', origins: 'https://mine.example' }),
+        };
+      }, { demo, own: tenantId });
+      expect(writes).toEqual({ otherClient: 403, otherTenantEdit: 403, ownTenantEdit: 403, newTenant: 403 });
+      expect((await api(`/admin/v1/tenants/${demo}/clients`, { token: runningContext().adminToken })).body.items).toHaveLength(clientsBefore);
+      expect((await api(`/admin/v1/tenants/${tenantId}`, { token: runningContext().adminToken })).body.name).toBe('E2E Bank Ltd');
+      const names = ((await api('/admin/v1/tenants?limit=100', { token: runningContext().adminToken })).body.items as Array<{ name: string }>).map((t) => t.name);
+      expect(names).not.toContain('Mine now');
+    } finally {
+      await other.close();
+    }
+    expect(cspReports).toEqual([]);
+  });
+});
