@@ -1,4 +1,5 @@
 // White-label authenticator PWA: registers this device from a relying party's link, then lists and answers its pending operations.
+import '/app/db.js';
 import { createCustos, confirmIn, formatAmount, CustosError, localhostUrlFor, subscribeWebPush } from '/sdk/custos.js';
 
 const BASE = location.origin;
@@ -27,37 +28,8 @@ const deviceClients = new Map();
 
 // ── IndexedDB: devices (with their non-extractable keys), the local history, push settings ────────────
 
-/**
- * Version 2 adds `settings` (the push subscription state) and `closed` (operations whose notification was withdrawn).
- * sw.js opens the same database with the same upgrade: keep the two in step.
- */
-function openDb() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open('custos-authenticator', 2);
-    request.onupgradeneeded = () => {
-      const db = request.result;
-      if (!db.objectStoreNames.contains('devices')) db.createObjectStore('devices', { keyPath: 'deviceId' });
-      if (!db.objectStoreNames.contains('history')) db.createObjectStore('history', { keyPath: 'id' }).createIndex('at', 'at');
-      if (!db.objectStoreNames.contains('settings')) db.createObjectStore('settings', { keyPath: 'key' });
-      if (!db.objectStoreNames.contains('closed')) db.createObjectStore('closed', { keyPath: 'operationId' });
-    };
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
-
-const dbReady = openDb();
-
-async function idb(storeName, mode, action) {
-  const db = await dbReady;
-  return new Promise((resolve, reject) => {
-    const transaction = db.transaction(storeName, mode);
-    const request = action(transaction.objectStore(storeName));
-    transaction.oncomplete = () => resolve(request.result);
-    transaction.onerror = () => reject(transaction.error);
-    transaction.onabort = () => reject(transaction.error);
-  });
-}
+const dbReady = self.custosDb.open();
+const idb = async (storeName, mode, action) => self.custosDb.run(await dbReady, storeName, mode, action);
 
 const listDevices = async () => (await idb('devices', 'readonly', (store) => store.getAll())).sort((a, b) => b.registeredAt.localeCompare(a.registeredAt));
 // The CryptoKeyPair is stored as is: IndexedDB keeps non-extractable keys usable but never readable.

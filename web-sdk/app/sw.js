@@ -1,9 +1,10 @@
 // Service worker of the authenticator PWA: keeps the app shell for offline starts (API calls always go to the network),
 // shows the service's Web Push notifications for operations, and keeps the push channel registered.
-const CACHE = 'custos-app-shell-v2';
+const CACHE = 'custos-app-shell-v3';
 const SHELL = [
   '/app/',
   '/app/app.js',
+  '/app/db.js',
   '/app/app.css',
   '/app/manifest.webmanifest',
   '/app/icons/icon.svg',
@@ -61,33 +62,15 @@ self.addEventListener('fetch', (event) => {
   if (SHELL_PATHS.has(url.pathname)) event.respondWith(shell(request, url.pathname));
 });
 
-// ── IndexedDB: the app's database (app.js openDb: keep the upgrade in step) ───────────────────────
+// ── IndexedDB: the app's database (db.js) ─────────────────────────────────────────────────────────
 
-function openDb() {
-  return new Promise((resolve, reject) => {
-    const request = indexedDB.open('custos-authenticator', 2);
-    request.onupgradeneeded = () => {
-      const db = request.result;
-      if (!db.objectStoreNames.contains('devices')) db.createObjectStore('devices', { keyPath: 'deviceId' });
-      if (!db.objectStoreNames.contains('history')) db.createObjectStore('history', { keyPath: 'id' }).createIndex('at', 'at');
-      if (!db.objectStoreNames.contains('settings')) db.createObjectStore('settings', { keyPath: 'key' });
-      if (!db.objectStoreNames.contains('closed')) db.createObjectStore('closed', { keyPath: 'operationId' });
-    };
-    request.onsuccess = () => resolve(request.result);
-    request.onerror = () => reject(request.error);
-  });
-}
+importScripts('/app/db.js');
 
+/** One store action; the worker closes its connection after each, so the page's upgrades are never blocked. */
 async function idb(storeName, mode, action) {
-  const db = await openDb();
+  const db = await self.custosDb.open();
   try {
-    return await new Promise((resolve, reject) => {
-      const transaction = db.transaction(storeName, mode);
-      const request = action(transaction.objectStore(storeName));
-      transaction.oncomplete = () => resolve(request.result);
-      transaction.onerror = () => reject(transaction.error);
-      transaction.onabort = () => reject(transaction.error);
-    });
+    return await self.custosDb.run(db, storeName, mode, action);
   } finally {
     db.close();
   }
