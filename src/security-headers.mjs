@@ -88,8 +88,21 @@ export const DEMO_CSP = SAME_ORIGIN_PAGE_CSP;
  */
 export const DOCS_CSP = SAME_ORIGIN_PAGE_CSP;
 
-/** The console (/console): its pages, its one bundled script and stylesheet, its own API; nothing else, no inline code. */
-export const CONSOLE_CSP = SAME_ORIGIN_PAGE_CSP;
+/**
+ * The console (/console): its pages, its one bundled script and stylesheet, its own API; nothing else, no inline code.
+ * Images may come from any https host too, for one reason: the branding preview shows the tenant's logo from where
+ * the authenticator app will load it (the same rule as APP_CSP).
+ */
+export const CONSOLE_CSP = csp([
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' https: data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+]);
 
 const under = (/** @type {string} */ path, /** @type {string} */ prefix) => path === prefix || path.startsWith(`${prefix}/`);
 

@@ -19,7 +19,12 @@ export type C = Context<ConsoleEnv>;
 
 export interface TenantView {
   id: string; name: string; rpId: string; rpName: string; origins: string[]; allowedOrigins: string[];
-  policy: { operationTtlSeconds: number; maxFailedAttempts: number; deviceBoundOnly: boolean; requireScaForNewDevice: boolean };
+  branding: { name?: string; logoUrl?: string; primaryColor?: string };
+  policy: {
+    operationTtlSeconds: number; maxFailedAttempts: number; deviceBoundOnly: boolean; requireScaForNewDevice: boolean;
+    maxLiveOperationsPerUser: number; maxLiveOperationsPerDevice: number; maxStartsPerUserPerMinute: number;
+    pushNotifications: boolean; numberMatching: 'PUSHED' | 'DECOUPLED' | 'REQUESTED';
+  };
   createdAt: string;
 }
 export interface ClientView { clientId: string; name: string; scopes: string[]; createdAt: string; revokedAt?: string }

@@ -3,7 +3,7 @@ import type { Child } from 'hono/jsx';
 import type { Problem } from './api';
 import type { ConsoleSession } from './session';
 
-export const ASSET_VERSION = '1';
+export const ASSET_VERSION = '2';
 
 /** The frame of every page: skip link, navigation for the administrator's role, one main landmark. */
 export function Layout(props: { title: string; session?: ConsoleSession | undefined; tenantId?: string | undefined; children?: Child }) {
@@ -114,7 +114,7 @@ export function Table(props: { label: string; head: string[]; rows: Child[][]; e
 }
 
 /** The confirmation step of a consequential action: it says what will happen, and the same form posts again with confirm=yes. */
-export function Confirm(props: { session: ConsoleSession; action: string; consequence: string; button: string; back: string; fields?: Record<string, string> }) {
+export function Confirm(props: { session: ConsoleSession; action: string; consequence: string; button: string; back: string; fields?: Record<string, string>; typeToConfirm?: { expected: string; problem?: Problem | undefined } }) {
   return (
     <section class="confirm" aria-labelledby="confirm-title">
       <h2 id="confirm-title">Please confirm</h2>
@@ -122,6 +122,12 @@ export function Confirm(props: { session: ConsoleSession; action: string; conseq
       <form method="post" action={props.action}>
         <Csrf session={props.session} />
         <input type="hidden" name="confirm" value="yes" />
+        {props.typeToConfirm ? (
+          <>
+            <ProblemBox problem={props.typeToConfirm.problem} />
+            <Field name="typed" label={`Type ${props.typeToConfirm.expected} to confirm`} required autocomplete="off" />
+          </>
+        ) : null}
         {Object.entries(props.fields ?? {}).map(([name, value]) => <input type="hidden" name={name} value={value} />)}
         <div class="actions">
           <button type="submit" class="danger">{props.button}</button>
@@ -142,4 +148,24 @@ export function SecretOnce(props: { label: string; value: string; id: string }) 
       <span class="copy-status" aria-live="polite"></span>
     </div>
   );
+}
+
+/** A labelled choice among fixed values; `hint` is tied to it like a Field's. */
+export function Select(props: { name: string; label: string; options: readonly { value: string; label: string }[]; value?: string | undefined; hint?: string; id?: string }) {
+  const id = props.id ?? `f-${props.name}`;
+  const hintId = props.hint ? `${id}-hint` : undefined;
+  return (
+    <div class="field">
+      <label for={id}>{props.label}</label>
+      {props.hint ? <p class="hint" id={hintId}>{props.hint}</p> : null}
+      <select id={id} name={props.name} aria-describedby={hintId}>
+        {props.options.map((o) => <option value={o.value} selected={o.value === props.value}>{o.label}</option>)}
+      </select>
+    </div>
+  );
+}
+
+/** A checkbox that posts `true` when ticked (an unticked box posts nothing, which the handler reads as false). */
+export function Check(props: { name: string; label: string; checked: boolean }) {
+  return <label class="check"><input type="checkbox" name={props.name} value="true" checked={props.checked} /> {props.label}</label>;
 }

@@ -68,13 +68,24 @@ export const PolicySchema = z
   })
   .openapi('TenantPolicyInput');
 
+const brandingFields = {
+  name: wellFormedString().min(1).max(64),
+  logoUrl: wellFormedString().url().max(2048).refine(isLogoUrl, 'an https URL without credentials (http only for localhost or a loopback address)'),
+  primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a #rrggbb colour'),
+};
+
 export const BrandingSchema = z
-  .strictObject({
-    name: wellFormedString().min(1).max(64).optional(),
-    logoUrl: wellFormedString().url().max(2048).refine(isLogoUrl, 'an https URL without credentials (http only for localhost or a loopback address)').optional(),
-    primaryColor: z.string().regex(/^#[0-9a-fA-F]{6}$/, 'a #rrggbb colour').optional(),
-  })
+  .strictObject({ name: brandingFields.name.optional(), logoUrl: brandingFields.logoUrl.optional(), primaryColor: brandingFields.primaryColor.optional() })
   .openapi('Branding');
+
+/** In a PATCH (JSON merge patch, RFC 7396): a field given replaces the stored one, `null` removes it (the app's default returns). */
+export const BrandingPatchSchema = z
+  .strictObject({
+    name: brandingFields.name.nullable().optional(),
+    logoUrl: brandingFields.logoUrl.nullable().optional(),
+    primaryColor: brandingFields.primaryColor.nullable().optional(),
+  })
+  .openapi('BrandingPatch');
 
 export const TenantSchema = z
   .object({
@@ -115,7 +126,7 @@ export const PatchTenantSchema = z
     rpName: wellFormedString().min(1).max(128).optional(),
     origins: z.array(origin).min(1).max(20).optional(),
     allowedOrigins: webOrigins.nullable().optional(),
-    branding: BrandingSchema.optional(),
+    branding: BrandingPatchSchema.optional(),
     policy: PolicySchema.optional(),
   })
   .openapi('PatchTenant');

@@ -949,6 +949,12 @@ export interface components {
             name?: string;
             primaryColor?: string;
         };
+        BrandingPatch: {
+            /** Format: uri */
+            logoUrl?: string | null;
+            name?: string | null;
+            primaryColor?: string | null;
+        };
         CancelRequest: Record<string, never>;
         CibaClient: {
             /** @description ping only, required there: where Custos POSTs `{auth_req_id}`; the webhook URL rules apply (https, no private hosts) */
@@ -1243,7 +1249,7 @@ export interface components {
         PatchTenant: {
             /** @description Web origins whose pages may call /sdk/v1 and load the SDK bundle (CORS). Defaults to `origins`. */
             allowedOrigins?: string[] | null;
-            branding?: components["schemas"]["Branding"];
+            branding?: components["schemas"]["BrandingPatch"];
             name?: string;
             origins?: string[];
             policy?: components["schemas"]["TenantPolicyInput"];

@@ -1,5 +1,6 @@
 // The console's one browser script (bundled to /console/assets/console.js): passkey ceremonies and the copy buttons.
 import { startAuthentication, startRegistration } from '@simplewebauthn/browser';
+import { wireBrandingPreview } from './branding';
 
 interface ProblemJson { code?: string; title?: string; detail?: string; traceId?: string; invalidParams?: { name: string; reason: string }[] }
 
@@ -110,3 +111,5 @@ for (const button of document.querySelectorAll<HTMLButtonElement>('button[data-c
     );
   });
 }
+
+wireBrandingPreview();

@@ -10,22 +10,38 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
   router.get('/tenants/:tenantId/users', async (c) => {
     const session = sessionOf(c);
     const tenantId = tenantOf(c, session);
-    const externalRef = (c.req.query('externalRef') ?? '').trim();
-    const query = externalRef ? `externalRef=${encodeURIComponent(externalRef)}` : 'limit=25';
+    const search = { externalRef: (c.req.query('externalRef') ?? '').trim(), attributeKey: (c.req.query('attributeKey') ?? '').trim(), attributeValue: c.req.query('attributeValue') ?? '' };
+    const cursor = c.req.query('cursor');
+    // One search at a time, as the API takes it: an externalRef, else an attribute's exact value, else the whole list.
+    const filter: Record<string, string> = search.externalRef
+      ? { externalRef: search.externalRef }
+      : search.attributeKey ? { attributeKey: search.attributeKey, attributeValue: search.attributeValue } : {};
+    const query = new URLSearchParams({ ...filter, limit: '25', ...(cursor ? { cursor } : {}) });
     const found = await api(c).call<List<UserView>>('GET', `/v1/users?${query}`, { tenantId });
+    const described = search.externalRef ? `externalRef “${search.externalRef}”` : search.attributeKey ? `${search.attributeKey} = “${search.attributeValue}”` : '';
+    const next = found.ok && found.data.nextCursor ? `?${new URLSearchParams({ ...filter, cursor: found.data.nextCursor })}` : undefined;
     return render(c, 'Users', (
       <>
-        <form method="get" action={`/console/tenants/${tenantId}/users`} class="card search" role="search">
-          <Field name="externalRef" label="Find a user by externalRef" value={externalRef} />
+        {c.req.query('erased') ? <Notice>{`User ${c.req.query('erased')} is erased: attributes, devices and credentials are deleted.`}</Notice> : null}
+        <form method="get" action={`/console/tenants/${tenantId}/users`} class="card search" role="search" aria-label="Find users">
+          <Field name="externalRef" label="Find a user by externalRef" value={search.externalRef} />
+          <p class="hint">or by an attribute's exact value:</p>
+          <div class="field-row">
+            <Field name="attributeKey" label="Attribute key" value={search.attributeKey} hint="e.g. email" />
+            <Field name="attributeValue" label="Attribute value" value={search.attributeValue} />
+          </div>
           <button type="submit">Search</button>
         </form>
         {found.ok ? (
-          <Table label={externalRef ? `Users with externalRef ${externalRef}` : 'Users'} head={['User', 'externalRef', 'Status', 'Created']}
-            empty={externalRef ? `No user has the externalRef “${externalRef}”.` : 'This tenant has no users yet.'}
-            rows={found.data.items.map((u) => [<a href={`/console/tenants/${tenantId}/users/${u.id}`}><code>{u.id}</code></a>, u.externalRef ?? '—', u.status, when(u.createdAt)])} />
+          <>
+            <Table label={described ? `Users with ${described}` : 'Users'} head={['User', 'externalRef', 'Status', 'Created']}
+              empty={described ? `No user has ${described}.` : 'This tenant has no users yet.'}
+              rows={found.data.items.map((u) => [<a href={`/console/tenants/${tenantId}/users/${u.id}`}><code>{u.id}</code></a>, u.externalRef ?? '—', u.status, when(u.createdAt)])} />
+            {next ? <p><a href={`/console/tenants/${tenantId}/users${next}`}>Next page</a></p> : null}
+          </>
         ) : <ProblemBox problem={found.problem} />}
       </>
-    ), { tenantId });
+    ), { tenantId, status: found.ok ? 200 : found.problem.status });
   });
 
   async function userPage(c: C, extra: { problem?: Problem; notice?: string } = {}): Promise<Response> {
@@ -39,7 +55,7 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
       const answer = await client.call<List<OperationView>>('GET', `/v1/devices/${d.id}/operations?limit=10`, { tenantId });
       return answer.ok ? answer.data.items.map((o) => ({ ...o, deviceName: d.name })) : [];
     }));
-    const action = (name: 'lock' | 'unlock' | 'deactivate', label: string, danger: boolean) => (
+    const action = (name: 'lock' | 'unlock' | 'deactivate' | 'erase', label: string, danger: boolean) => (
       <form method="post" action={`/console/tenants/${tenantId}/users/${user.id}/${name}`} class="inline">
         <Csrf session={session} />
         <button type="submit" class={danger ? 'danger' : 'secondary'}>{label}</button>
@@ -59,6 +75,7 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
           {user.status === 'ACTIVE' ? action('lock', 'Lock user', false) : null}
           {user.status === 'LOCKED' ? action('unlock', 'Unlock user', false) : null}
           {user.status !== 'DEACTIVATED' ? action('deactivate', 'Deactivate user', true) : null}
+          {action('erase', 'Erase user', true)}
         </div>
         <h2>Attributes</h2>
         <Table label="Attributes" head={['Key', 'Value']} empty="No attributes." rows={Object.entries(user.attributes).map(([k, v]) => [<code>{k}</code>, v])} />
@@ -95,6 +112,28 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     const done = await api(c).call('POST', `/v1/users/${encodeURIComponent(userId)}/${name}`, { tenantId, body: {} });
     if (!done.ok) return userPage(c, { problem: done.problem });
     return userPage(c, { notice: what.done });
+  });
+
+  // Erasure cannot be undone, so the confirmation asks for the user's reference typed out, not one more click.
+  router.post('/tenants/:tenantId/users/:userId/erase', async (c) => {
+    const { session, form } = await formOf(c);
+    const tenantId = tenantOf(c, session);
+    const user = unwrap(await api(c).call<UserView>('GET', `/v1/users/${encodeURIComponent(c.req.param('userId'))}`, { tenantId }));
+    const expected = user.externalRef ?? user.id;
+    const typedRight = form['confirm'] === 'yes' && (form['typed'] ?? '').trim() === expected;
+    if (!typedRight) {
+      const problem: Problem | undefined = form['confirm'] === 'yes'
+        ? { status: 422, code: 'CONFIRMATION_MISMATCH', title: 'The text does not match', detail: `Type ${expected} exactly; nothing was erased.`, traceId: c.get('traceId') }
+        : undefined;
+      return render(c, 'Erase the user', (
+        <Confirm session={session} action={`/console/tenants/${tenantId}/users/${user.id}/erase`} back={`/console/tenants/${tenantId}/users/${user.id}`} button="Erase the user for good"
+          consequence={`${expected}: every attribute, device and passkey of this user is deleted and their live operations are cancelled. This cannot be undone: the user must enrol again from nothing. The audit log keeps only ids and attribute keys.`}
+          typeToConfirm={{ expected, problem }} />
+      ), { tenantId, status: problem ? 422 : 200 });
+    }
+    const erased = await api(c).call('DELETE', `/v1/users/${user.id}`, { tenantId });
+    if (!erased.ok) return userPage(c, { problem: erased.problem });
+    return c.redirect(`/console/tenants/${tenantId}/users?erased=${encodeURIComponent(user.id)}`, 303);
   });
 
 }

@@ -8,7 +8,7 @@ import { DEFAULT_POLICY } from '../../domain/policy';
 import { requireAdmin } from '../../middleware/auth';
 import { decodeCursor, IdParam, listOf, notFound, operatorErrors, operatorReadErrors, pageAhead, PageQuery } from '../../schemas/common';
 import { CibaClientSchema, ClientSchema, ClientWithSecretSchema, CreateClientSchema, CreateTenantSchema, PatchTenantSchema, TenantSchema } from '../../schemas/tenants';
-import type { Tenant } from '../../storage/tenants';
+import type { Branding, Tenant } from '../../storage/tenants';
 import { getTenant, insertTenantStatement, listTenants, replaceWebOriginsStatements, updateTenantStatement, webOriginsOf } from '../../storage/tenants';
 import type { ApiClient, CibaClientSettings } from '../../storage/clients';
 import { DEFAULT_CIBA_SETTINGS } from '../../storage/clients';
@@ -19,6 +19,18 @@ import { commitWithAudit } from '../../storage/audit';
 import { getWebhookView } from '../../services/tenant-webhook';
 
 export const tenants = createRouter();
+
+type BrandingPatch = { [K in keyof Branding]?: Branding[K] | null | undefined };
+
+/** JSON merge patch of the branding: a value replaces, `null` removes the field so the app's default shows again. */
+function mergeBranding(current: Branding, patch: BrandingPatch): Branding {
+  const merged: Record<string, string> = { ...current } as Record<string, string>;
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else if (value !== undefined) merged[key] = value;
+  }
+  return merged as Branding;
+}
 tenants.use('*', requireAdmin);
 
 const ALL_SCOPES = ['users', 'devices', 'operations', 'audit'] as const;
@@ -143,7 +155,7 @@ tenants.openapi(
       origins: patch.origins ?? current.origins,
       // Merge patch: null goes back to the default (the passkey origins), absent keeps what was set.
       allowedOrigins: patch.allowedOrigins === undefined ? current.allowedOrigins : patch.allowedOrigins,
-      branding: patch.branding ? { ...current.branding, ...patch.branding } : current.branding,
+      branding: patch.branding ? mergeBranding(current.branding, patch.branding) : current.branding,
       policy: { ...current.policy, ...patch.policy },
       updatedAt: at,
     };
