@@ -3,14 +3,15 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { adminFetch, setupTenant, workerFetch, type TenantSetup } from '../helpers/api';
+import { createUser, registerPasskey } from '../helpers/ceremony';
 import { bootstrapOperator, csrfOf, page, postForm, type Signed } from './kit';
 
 const tenantRow = (id: string) => env.DB.prepare('SELECT policy, branding, updated_at FROM tenants WHERE id = ?1').bind(id).first<{ policy: string; branding: string; updated_at: string }>();
 
 /** Every field the settings form posts, as the browser would send it with the stored values untouched. */
-function settingsForm(csrf: string, overrides: Record<string, string | undefined> = {}): Record<string, string> {
+function settingsForm(setup: TenantSetup, csrf: string, overrides: Record<string, string | undefined> = {}): Record<string, string> {
   const base: Record<string, string | undefined> = {
-    csrf, name: 'Bank', rpName: 'Bank', rpId: 'bank.example', origins: 'https://bank.example', allowedOrigins: '',
+    csrf, name: setup.tenant.name, rpName: setup.tenant.name, rpId: setup.tenant.rpId, origins: setup.tenant.origins.join('\n'), allowedOrigins: '',
     operationTtlSeconds: '300', maxFailedAttempts: '5', requireScaForNewDevice: 'true', pushNotifications: 'true', numberMatching: 'PUSHED',
     maxLiveOperationsPerUser: '5', maxLiveOperationsPerDevice: '5', maxStartsPerUserPerMinute: '30', ...overrides,
   };
@@ -24,7 +25,7 @@ describe('console: tenant settings, branding, user search and erasure', () => {
 
   beforeAll(async () => {
     operator = await bootstrapOperator();
-    setup = await setupTenant({ rpId: 'bank.example', origins: ['https://bank.example'] });
+    setup = await setupTenant();
     tenantId = setup.tenant.id;
   });
 
@@ -33,7 +34,7 @@ describe('console: tenant settings, branding, user search and erasure', () => {
     for (const name of ['pushNotifications', 'numberMatching', 'requireScaForNewDevice', 'maxLiveOperationsPerUser', 'maxStartsPerUserPerMinute']) expect(html).toContain(`name="${name}"`);
     const csrf = await csrfOf(operator.cookie, `/console/tenants/${tenantId}`);
     // pushNotifications and requireScaForNewDevice unticked: a checkbox that is not ticked posts nothing.
-    const saved = await postForm(`/console/tenants/${tenantId}`, operator.cookie, settingsForm(csrf, { pushNotifications: undefined, requireScaForNewDevice: undefined, numberMatching: 'DECOUPLED', maxStartsPerUserPerMinute: '12' }));
+    const saved = await postForm(`/console/tenants/${tenantId}`, operator.cookie, settingsForm(setup, csrf, { pushNotifications: undefined, requireScaForNewDevice: undefined, numberMatching: 'DECOUPLED', maxStartsPerUserPerMinute: '12' }));
     expect(saved.status, await saved.clone().text()).toBe(200);
     const policy = JSON.parse((await tenantRow(tenantId))!.policy) as Record<string, unknown>;
     expect(policy).toMatchObject({ pushNotifications: false, requireScaForNewDevice: false, numberMatching: 'DECOUPLED', maxStartsPerUserPerMinute: 12 });
@@ -45,9 +46,9 @@ describe('console: tenant settings, branding, user search and erasure', () => {
   it('a number-matching value outside the three, or a limit out of range, is refused in place with what was typed kept, and nothing is written', async () => {
     const csrf = await csrfOf(operator.cookie, `/console/tenants/${tenantId}`);
     const before = await tenantRow(tenantId);
-    const wrongMatch = await postForm(`/console/tenants/${tenantId}`, operator.cookie, settingsForm(csrf, { numberMatching: 'ALWAYS' }));
+    const wrongMatch = await postForm(`/console/tenants/${tenantId}`, operator.cookie, settingsForm(setup, csrf, { numberMatching: 'ALWAYS' }));
     expect(wrongMatch.status).toBe(400);
-    const limit = await postForm(`/console/tenants/${tenantId}`, operator.cookie, settingsForm(csrf, { maxLiveOperationsPerUser: '0' }));
+    const limit = await postForm(`/console/tenants/${tenantId}`, operator.cookie, settingsForm(setup, csrf, { maxLiveOperationsPerUser: '0' }));
     expect(limit.status).toBe(400);
     const html = await limit.text();
     expect(html).toContain('VALIDATION_FAILED');
@@ -141,6 +142,36 @@ describe('console: tenant settings, branding, user search and erasure', () => {
       expect(await exists()).toBe(0);
       const audit = await env.DB.prepare("SELECT actor FROM audit_events WHERE tenant_id = ?1 AND action = 'user.erased'").bind(tenantId).first<{ actor: string }>();
       expect(audit!.actor).toBe(`admin:${operator.adminId}`);
+    });
+
+    it("a device is locked, unlocked and deactivated from its user's page, each after a confirmation; another user's device is refused", async () => {
+      const owner = await createUser(setup.api, { externalRef: 'cust-device' });
+      const { deviceId } = await registerPasskey(setup.api, owner.id);
+      const stranger = await createUser(setup.api, { externalRef: 'cust-stranger' });
+      const status = async () => (await env.DB.prepare('SELECT status FROM devices WHERE id = ?1').bind(deviceId).first<{ status: string }>())!.status;
+      const base = `/console/tenants/${tenantId}/users/${owner.id}/devices/${deviceId}`;
+      const html = await (await page(`/console/tenants/${tenantId}/users/${owner.id}`, operator.cookie)).text();
+      expect(html).toContain(`action="${base}/lock"`);
+      const csrf = await csrfOf(operator.cookie, `/console/tenants/${tenantId}/users/${owner.id}`);
+      const asked = await postForm(`${base}/lock`, operator.cookie, { csrf });
+      expect(await asked.text()).toContain('the operations addressed to it are cancelled');
+      expect(await status()).toBe('ACTIVE');
+      for (const [action, after] of [['lock', 'LOCKED'], ['unlock', 'ACTIVE']] as const) {
+        const done = await postForm(`${base}/${action}`, operator.cookie, { csrf, confirm: 'yes' });
+        expect(done.status, await done.clone().text()).toBe(200);
+        expect(await status(), `${action}: ${(await done.clone().text()).replace(/<[^>]+>/g, ' ').slice(-1500)}`).toBe(after);
+      }
+      // A path that merely ends in an action word is no action (the route's pattern is anchored), and the user is untouched.
+      const sly = await postForm(`/console/tenants/${tenantId}/users/${owner.id}/xdeactivate`, operator.cookie, { csrf, confirm: 'yes' });
+      expect(sly.status).toBe(404);
+      expect((await env.DB.prepare('SELECT status FROM users WHERE id = ?1').bind(owner.id).first<{ status: string }>())!.status).toBe('ACTIVE');
+      // The same device through another user's page: refused, unchanged.
+      const crossed = await postForm(`/console/tenants/${tenantId}/users/${stranger.id}/devices/${deviceId}/deactivate`, operator.cookie, { csrf, confirm: 'yes' });
+      expect(crossed.status).toBe(404);
+      expect(await status()).toBe('ACTIVE');
+      const gone = await postForm(`${base}/deactivate`, operator.cookie, { csrf, confirm: 'yes' });
+      expect(gone.status).toBe(200);
+      expect(await status()).toBe('DEACTIVATED');
     });
 
     it('erasure without the CSRF token is refused and erases nothing', async () => {

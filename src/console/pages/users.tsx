@@ -1,5 +1,6 @@
 // Console pages of users and devices: search, one user with attributes, devices and operations, and the user actions.
 import type { Hono } from 'hono';
+import { ApiError } from '../../errors';
 import type { ConsoleEnv } from '../session';
 import { type ApiOf, type C, type UserView, type DeviceView, type OperationView, type List, render, sessionOf, tenantOf, formOf, unwrap, when } from '../kit';
 import type { Problem } from '../api';
@@ -61,6 +62,12 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
         <button type="submit" class={danger ? 'danger' : 'secondary'}>{label}</button>
       </form>
     );
+    const deviceAction = (d: DeviceView, name: keyof typeof DEVICE_CONSEQUENCES, label: string) => (
+      <form method="post" action={`/console/tenants/${tenantId}/users/${user.id}/devices/${d.id}/${name}`} class="inline">
+        <Csrf session={session} />
+        <button type="submit" class={name === 'deactivate' ? 'danger' : 'secondary'} aria-label={`${label} device ${d.name}`}>{label}</button>
+      </form>
+    );
     return render(c, `User ${user.externalRef ?? user.id}`, (
       <>
         {extra.notice ? <Notice>{extra.notice}</Notice> : null}
@@ -80,8 +87,14 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
         <h2>Attributes</h2>
         <Table label="Attributes" head={['Key', 'Value']} empty="No attributes." rows={Object.entries(user.attributes).map(([k, v]) => [<code>{k}</code>, v])} />
         <h2>Devices</h2>
-        <Table label="Devices" head={['Name', 'Kind', 'Status', 'Last used', 'Failed attempts']} empty="No devices are bound to this user."
-          rows={devices.map((d) => [d.name, d.kind, `${d.status}${d.lockReason ? ` (${d.lockReason})` : ''}`, when(d.lastUsedAt), String(d.failedAttempts)])} />
+        <Table label="Devices" head={['Name', 'Kind', 'Status', 'Last used', 'Failed attempts', 'Actions']} empty="No devices are bound to this user."
+          rows={devices.map((d) => [d.name, d.kind, `${d.status}${d.lockReason ? ` (${d.lockReason})` : ''}`, when(d.lastUsedAt), String(d.failedAttempts),
+            d.status === 'DEACTIVATED' ? '—' : (
+              <div class="actions actions--row">
+                {d.status === 'ACTIVE' ? deviceAction(d, 'lock', 'Lock') : deviceAction(d, 'unlock', 'Unlock')}
+                {deviceAction(d, 'deactivate', 'Deactivate')}
+              </div>
+            )])} />
         <h2>Recent operations</h2>
         <Table label="Recent operations" head={['Operation', 'Type', 'Status', 'Device', 'Started']} empty="No operations yet."
           rows={operations.flat().map((o) => [<code>{o.id}</code>, o.type, o.status, o.deviceName, when(o.createdAt)])} />
@@ -97,7 +110,9 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     deactivate: { button: 'Deactivate the user', text: 'Final: every device of the user is deactivated and their live operations are cancelled. It cannot be undone.', done: 'The user is deactivated.' },
   } as const;
 
-  router.post('/tenants/:tenantId/users/:userId/:action{lock|unlock|deactivate}', async (c) => {
+  // The group matters: Hono splices a param's pattern into its route regex unbracketed, so a bare `lock|unlock` would let
+  // any path ending in `unlock` (a device's, say) match this route.
+  router.post('/tenants/:tenantId/users/:userId/:action{(?:lock|unlock|deactivate)}', async (c) => {
     const { session, form } = await formOf(c);
     const tenantId = tenantOf(c, session);
     const userId = c.req.param('userId');
@@ -110,6 +125,32 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
       ), { tenantId });
     }
     const done = await api(c).call('POST', `/v1/users/${encodeURIComponent(userId)}/${name}`, { tenantId, body: {} });
+    if (!done.ok) return userPage(c, { problem: done.problem });
+    return userPage(c, { notice: what.done });
+  });
+
+  const DEVICE_CONSEQUENCES = {
+    lock: { button: 'Lock the device', text: 'The device cannot answer operations until unlocked; the operations addressed to it are cancelled now.', done: 'The device is locked.' },
+    unlock: { button: 'Unlock the device', text: 'The device can answer operations again and its failed-attempt counter restarts at 0.', done: 'The device is unlocked.' },
+    deactivate: { button: 'Deactivate the device', text: 'Final: the device never answers an operation again; the user must register a new one. It cannot be undone.', done: 'The device is deactivated.' },
+  } as const;
+
+  router.post('/tenants/:tenantId/users/:userId/devices/:deviceId/:action{(?:lock|unlock|deactivate)}', async (c) => {
+    const { session, form } = await formOf(c);
+    const tenantId = tenantOf(c, session);
+    const userId = c.req.param('userId');
+    const name = c.req.param('action') as keyof typeof DEVICE_CONSEQUENCES;
+    const what = DEVICE_CONSEQUENCES[name];
+    // The device must be this user's: a page about one user never changes another's device.
+    const device = unwrap(await api(c).call<DeviceView & { userId: string }>('GET', `/v1/devices/${encodeURIComponent(c.req.param('deviceId'))}`, { tenantId }));
+    if (device.userId !== userId) throw new ApiError('DEVICE_NOT_FOUND', `User ${userId} has no device ${device.id}.`);
+    if (form['confirm'] !== 'yes') {
+      return render(c, what.button, (
+        <Confirm session={session} action={`/console/tenants/${tenantId}/users/${userId}/devices/${device.id}/${name}`} back={`/console/tenants/${tenantId}/users/${userId}`} button={what.button}
+          consequence={`${device.name} (${device.id}): ${what.text}`} />
+      ), { tenantId });
+    }
+    const done = await api(c).call('POST', `/v1/devices/${device.id}/${name}`, { tenantId, body: {} });
     if (!done.ok) return userPage(c, { problem: done.problem });
     return userPage(c, { notice: what.done });
   });
