@@ -209,6 +209,46 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
     await checkPage(page, 'tenants');
   });
 
+  it('saves the push and number-matching policies, and previews the branding live as it is typed', async () => {
+    await page.goto(`${base}/console/tenants/${tenantId}`);
+    await page.getByLabel('Send push notifications to devices that have a push channel').uncheck();
+    await page.getByLabel('Number matching for sign-ins').selectOption('DECOUPLED');
+    await page.getByLabel('Operations started for one user per minute (1–600)').fill('12');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await page.getByText('Settings saved.').waitFor();
+    const policy = (await api(`/admin/v1/tenants/${tenantId}`, { token: runningContext().adminToken })).body.policy;
+    expect(policy).toMatchObject({ pushNotifications: false, numberMatching: 'DECOUPLED', maxStartsPerUserPerMinute: 12 });
+    expect(await page.getByLabel('Number matching for sign-ins').inputValue()).toBe('DECOUPLED');
+
+    const bar = page.locator('.brand-preview__bar');
+    const background = () => bar.evaluate((el) => getComputedStyle(el).backgroundColor);
+    expect(await background()).toBe('rgb(31, 58, 138)');
+    expect(await page.locator('[data-preview-name]').textContent()).toBe('Authenticator');
+    // Live: the preview follows each keystroke before anything is saved.
+    await page.getByLabel('Name shown in the app').fill('E2E Bank Secure');
+    await page.getByLabel('Brand colour').fill('#0a5c36');
+    await expect.poll(background).toBe('rgb(10, 92, 54)');
+    expect(await page.locator('[data-preview-name]').textContent()).toBe('E2E Bank Secure');
+    expect(await page.locator('[data-preview-contrast]').textContent()).toBe('');
+    // A pale colour: white text would be hard to read, and the preview says so.
+    await page.getByLabel('Brand colour').fill('#eeeeee');
+    await expect.poll(() => page.locator('[data-preview-contrast]').textContent()).toMatch(/contrast of 1\.\d:1; WCAG AA asks for 4\.5:1/);
+    // Not a colour the app would take: the preview shows the app's default, as the app would.
+    await page.getByLabel('Brand colour').fill('green');
+    await expect.poll(background).toBe('rgb(31, 58, 138)');
+    // A logo that does not load (no such host here) falls back to the app icon, as in the app.
+    await page.getByLabel('Logo URL').fill('https://logo.invalid/bank.png');
+    await expect.poll(() => page.locator('[data-preview-logo]').evaluate((img) => (img as HTMLImageElement).src)).toBe(`${base}/app/icons/icon.svg`);
+    await page.getByLabel('Logo URL').fill('');
+    await page.getByLabel('Brand colour').fill('#0a5c36');
+    await page.getByRole('button', { name: 'Save branding' }).click();
+    await page.getByText('Branding saved').waitFor();
+    expect((await api(`/admin/v1/tenants/${tenantId}`, { token: runningContext().adminToken })).body.branding).toEqual({ name: 'E2E Bank Secure', primaryColor: '#0a5c36' });
+    // Reloaded, the preview starts from what is stored.
+    await expect.poll(background).toBe('rgb(10, 92, 54)');
+    await checkPage(page, 'tenant-branding');
+  });
+
   it('creates an API client whose secret is shown once, and revokes another after a confirmation', async () => {
     await page.goto(`${base}/console/tenants/${tenantId}`);
     await page.getByLabel('Client name').fill('Backend');
@@ -301,6 +341,35 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
     }
     expect(await page.getByRole('button', { name: /Lock user|Unlock user|Deactivate user/ }).count()).toBe(0);
     await checkPage(page, 'user-deactivated');
+  });
+
+  it('finds a user by an attribute value and erases them only once their externalRef is typed out', async () => {
+    const created = await api('/v1/users', { method: 'POST', token: accessToken, json: { externalRef: 'customer-erase', attributes: { email: 'grace@example.com' } } });
+    expect(created.status).toBe(201);
+    const eraseId = created.body.id as string;
+    await page.goto(`${base}/console/tenants/${tenantId}/users`);
+    await page.getByLabel('Attribute key').fill('email');
+    await page.getByLabel('Attribute value').fill('grace@example.com');
+    await page.getByRole('button', { name: 'Search' }).click();
+    await page.waitForURL(/attributeKey=email/);
+    expect(await page.locator('tbody tr').count()).toBe(1);
+    await checkPage(page, 'users-attribute-search');
+    await page.getByRole('link', { name: eraseId }).click();
+    await page.getByRole('button', { name: 'Erase user' }).click();
+    await page.getByRole('heading', { name: 'Please confirm' }).waitFor();
+    expect(await page.locator('.confirm').textContent()).toContain('cannot be undone');
+    await checkPage(page, 'confirm-erase-user');
+    await page.getByLabel('Type customer-erase to confirm').fill('customer-eras');
+    await page.getByRole('button', { name: 'Erase the user for good' }).click();
+    await page.locator('.confirm .problem[data-code="CONFIRMATION_MISMATCH"]').waitFor();
+    expect((await api(`/v1/users/${eraseId}`, { token: accessToken })).status).toBe(200);
+    await checkPage(page, 'confirm-erase-mismatch');
+    await page.getByLabel('Type customer-erase to confirm').fill('customer-erase');
+    await page.getByRole('button', { name: 'Erase the user for good' }).click();
+    await page.waitForURL(`${base}/console/tenants/${tenantId}/users?erased=${eraseId}`);
+    expect(await page.locator('.notice').textContent()).toContain('is erased');
+    expect((await api(`/v1/users/${eraseId}`, { token: accessToken })).status).toBe(404);
+    await checkPage(page, 'users-erased');
   });
 
   it('shows the audit logs with the hash chain verified, console actions under admin:<id>', async () => {

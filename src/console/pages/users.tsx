@@ -19,7 +19,7 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
       : search.attributeKey ? { attributeKey: search.attributeKey, attributeValue: search.attributeValue } : {};
     const query = new URLSearchParams({ ...filter, limit: '25', ...(cursor ? { cursor } : {}) });
     const found = await api(c).call<List<UserView>>('GET', `/v1/users?${query}`, { tenantId });
-    const described = search.externalRef ? `externalRef “${search.externalRef}”` : search.attributeKey ? `${search.attributeKey} = “${search.attributeValue}”` : '';
+    const described = search.externalRef ? `the externalRef “${search.externalRef}”` : search.attributeKey ? `${search.attributeKey} = “${search.attributeValue}”` : '';
     const next = found.ok && found.data.nextCursor ? `?${new URLSearchParams({ ...filter, cursor: found.data.nextCursor })}` : undefined;
     return render(c, 'Users', (
       <>
