@@ -277,20 +277,47 @@ function toRecord(row: AuditRow): AuditRecord {
   };
 }
 
+export interface AuditFilter {
+  userId?: string | undefined;
+  /** Exact action (`user.locked`), or a family when it ends in `.` (`user.`). */
+  action?: string | undefined;
+  actor?: string | undefined;
+  targetId?: string | undefined;
+  /** ISO instants, inclusive: `at` is stored as ISO 8601 UTC, so text order is time order. */
+  since?: string | undefined;
+  until?: string | undefined;
+}
+
+/**
+ * A page of the tenant's chain, in chain order or newest first; `cursor` is the last seq already shown. Filters narrow
+ * the page without breaking the order (every one is a bound parameter; the scan runs on the (tenant_id, seq) key, or
+ * on (tenant_id, user_id, seq) for one user).
+ */
 export async function listAuditEvents(
   db: D1Database,
   tenantId: string,
-  options: { userId?: string; afterSeq?: number; limit: number },
+  options: AuditFilter & { cursor?: number | undefined; order?: 'asc' | 'desc'; limit: number },
 ): Promise<AuditRecord[]> {
-  const rows = options.userId
-    ? await db
-        .prepare('SELECT * FROM audit_events WHERE tenant_id = ?1 AND user_id = ?2 AND seq > ?3 ORDER BY seq LIMIT ?4')
-        .bind(tenantId, options.userId, options.afterSeq ?? 0, options.limit)
-        .all<AuditRow>()
-    : await db
-        .prepare('SELECT * FROM audit_events WHERE tenant_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3')
-        .bind(tenantId, options.afterSeq ?? 0, options.limit)
-        .all<AuditRow>();
+  const where = ['tenant_id = ?1'];
+  const binds: unknown[] = [tenantId];
+  const add = (clause: string, value: unknown): void => {
+    binds.push(value);
+    where.push(clause.replaceAll('?', `?${binds.length}`));
+  };
+  if (options.userId !== undefined) add('user_id = ?', options.userId);
+  if (options.action !== undefined) {
+    if (options.action.endsWith('.')) add("substr(action, 1, length(?)) = ?", options.action);
+    else add('action = ?', options.action);
+  }
+  if (options.actor !== undefined) add('actor = ?', options.actor);
+  if (options.targetId !== undefined) add('target_id = ?', options.targetId);
+  if (options.since !== undefined) add('at >= ?', options.since);
+  if (options.until !== undefined) add('at <= ?', options.until);
+  const desc = options.order === 'desc';
+  if (options.cursor !== undefined) add(desc ? 'seq < ?' : 'seq > ?', options.cursor);
+  binds.push(options.limit);
+  const sql = `SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ?${binds.length}`;
+  const rows = await db.prepare(sql).bind(...binds).all<AuditRow>();
   return rows.results.map(toRecord);
 }
 

@@ -97,6 +97,25 @@ describe('console: tenant settings, branding, user search and erasure', () => {
     expect(csp).not.toContain('unsafe-inline');
   });
 
+  it('the audit page filters by action family and time (a date alone runs to the end of that day), newest first; a bad value is shown in place', async () => {
+    await setup.api('/v1/users', { method: 'POST', json: { externalRef: 'cust-audit' } });
+    const rows = (html: string) => [...html.matchAll(/<td data-label="Action">([^<]+)<\/td>/g)].map((m) => m[1]);
+    const all = rows(await (await page(`/console/tenants/${tenantId}/audit`, operator.cookie)).text());
+    expect(all[0]).toBe('user.created');
+    expect(all.at(-1)).toBe('tenant.created');
+    const family = rows(await (await page(`/console/tenants/${tenantId}/audit?action=tenant.`, operator.cookie)).text());
+    expect(family.length).toBeGreaterThan(0);
+    expect(family.every((a) => a?.startsWith('tenant.'))).toBe(true);
+    const today = new Date().toISOString().slice(0, 10);
+    expect(rows(await (await page(`/console/tenants/${tenantId}/audit?until=${today}`, operator.cookie)).text())).toEqual(all);
+    expect(rows(await (await page(`/console/tenants/${tenantId}/audit?until=2000-01-01`, operator.cookie)).text())).toEqual([]);
+    const refused = await page(`/console/tenants/${tenantId}/audit?since=last+week`, operator.cookie);
+    expect(refused.status).toBe(400);
+    const html = await refused.text();
+    expect(html).toContain('VALIDATION_FAILED');
+    expect(html).toContain('value="last week"');
+  });
+
   describe('users', () => {
     let userId: string;
 

@@ -472,8 +472,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List audit events, optionally for one user
-         * @description The tenant’s append-only log in chain order (`seq` ascending). Entries hold ids and attribute keys, never attribute values; each carries `prevHash` and `hash` so a copy can be checked offline.
+         * List audit events, filtered
+         * @description The tenant’s append-only log, in chain order (`seq` ascending) or with `order=desc` newest first. Entries hold ids and attribute keys, never attribute values; each carries `prevHash` and `hash` so a copy can be checked offline. Filters combine: `userId`, `action` (exact, or a family ending in a dot: `user.`), `actor` (`client:<id>`, `admin:<id>`, `admin`), `targetId`, `since` and `until` (ISO 8601 UTC instants, inclusive). A filtered page is still in chain order; to verify the chain, read it unfiltered or call `/verify`.
          */
         get: operations["listAuditEvents"];
         put?: never;
@@ -3459,10 +3459,16 @@ export interface operations {
     listAuditEvents: {
         parameters: {
             query?: {
+                action?: string;
+                actor?: string;
                 /** @description Opaque cursor from a previous page */
                 cursor?: string;
                 /** @description 1–100, default 20 */
                 limit?: number;
+                order?: "asc" | "desc";
+                since?: string;
+                targetId?: string;
+                until?: string;
                 userId?: string;
             };
             header?: never;
@@ -3471,7 +3477,7 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description A page of audit events in chain order */
+            /** @description A page of audit events */
             200: {
                 headers: {
                     [name: string]: unknown;
