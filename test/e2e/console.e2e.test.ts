@@ -265,8 +265,11 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
     expect(await page.content()).not.toContain(clientSecret);
 
     await page.getByLabel('Client name').fill('Old integration');
-    await page.getByRole('button', { name: 'Create API client' }).click();
+    // An impatient double click sends the form once: one client, not two.
+    await page.getByRole('button', { name: 'Create API client' }).dblclick();
     const oldSecret = (await page.locator('#client-secret').textContent())!;
+    const named = (await api(`/admin/v1/tenants/${tenantId}/clients`, { token: runningContext().adminToken })).body.items.filter((k: { name: string }) => k.name === 'Old integration');
+    expect(named).toHaveLength(1);
     const oldId = /cli_[0-9a-z]+/.exec((await page.locator('.secret').textContent())!)![0];
     const oldToken = (await clientToken(oldId, oldSecret)).token!;
     expect((await api('/v1/users?limit=1', { token: oldToken })).status).toBe(200);

@@ -1,6 +1,7 @@
 // The console's one browser script (bundled to /console/assets/console.js): passkey ceremonies and the copy buttons.
 import { startAuthentication, startRegistration } from '@simplewebauthn/browser';
 import { wireBrandingPreview } from './branding';
+import { wireBusyForms } from './forms';
 
 interface ProblemJson { code?: string; title?: string; detail?: string; traceId?: string; invalidParams?: { name: string; reason: string }[] }
 
@@ -113,3 +114,4 @@ for (const button of document.querySelectorAll<HTMLButtonElement>('button[data-c
 }
 
 wireBrandingPreview();
+wireBusyForms();
