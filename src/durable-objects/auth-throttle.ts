@@ -16,24 +16,28 @@ import type { ThrottleRuleName, ThrottleVerdict } from '../domain/throttle';
 const LOG_KEY = 'failures';
 
 export class AuthThrottleDO extends DurableObject<Bindings> {
-  private log: number[] | null = null;
+  private log: number[] = [];
 
-  private async failures(): Promise<number[]> {
-    this.log ??= (await this.ctx.storage.get<number[]>(LOG_KEY)) ?? [];
-    return this.log;
+  constructor(ctx: DurableObjectState, env: Bindings) {
+    super(ctx, env);
+    // Loaded once before any call is delivered: each call then reads and updates the log with no await in between,
+    // so concurrent failures can never both read the same count (a lazy load let two first calls race: 11 tries for 10).
+    void ctx.blockConcurrencyWhile(async () => {
+      this.log = (await ctx.storage.get<number[]>(LOG_KEY)) ?? [];
+    });
   }
 
   /** Whether the key is throttled now, without counting anything. */
   async check(rule: ThrottleRuleName): Promise<ThrottleVerdict> {
-    return verdictOf(await this.failures(), THROTTLE_RULES[rule], Date.now());
+    return verdictOf(this.log, THROTTLE_RULES[rule], Date.now());
   }
 
   /** Counts one failure. `throttled` says whether the key was already throttled before it; retryAfterSeconds is for after it. */
   async fail(rule: ThrottleRuleName): Promise<ThrottleVerdict> {
     const now = Date.now();
     const spec = THROTTLE_RULES[rule];
-    const before = verdictOf(await this.failures(), spec, now);
-    this.log = liveFailures([...(await this.failures()), now], spec, now);
+    const before = verdictOf(this.log, spec, now);
+    this.log = liveFailures([...this.log, now], spec, now);
     await this.ctx.storage.put(LOG_KEY, this.log);
     await this.ctx.storage.setAlarm(now + spec.windowMs);
     return { throttled: before.throttled, retryAfterSeconds: verdictOf(this.log, spec, now).retryAfterSeconds || 1 };
@@ -41,7 +45,7 @@ export class AuthThrottleDO extends DurableObject<Bindings> {
 
   /** The window after the last failure has passed: nothing is left to remember, so the object keeps no storage. */
   override async alarm(): Promise<void> {
-    this.log = null;
+    this.log = [];
     await this.ctx.storage.deleteAll();
   }
 }
