@@ -77,7 +77,9 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
   /**
    * Sends the event again (POST /v1/webhooks/deliveries/{id}/replay): stored first, then an alarm for now, as enqueue.
    * A delivery still retrying is brought forward; a finished one starts again after its last attempt number, with a
-   * fresh 24 h retry window. A repeat of the same replay (the sweeper after a crash) is a no-op.
+   * fresh 24 h retry window. A repeat of the same replay (the sweeper after a crash) is a no-op. Should an attempt be
+   * running meanwhile, it may write its state over this one; the mark in D1 stays until an attempt serves it, so the
+   * sweeper hands the replay over again.
    */
   async replay(event: QueuedEvent, input: { requestedAt: string; lastAttempt: number }): Promise<void> {
     const state = await this.load();

@@ -101,7 +101,7 @@ describe('console webhook page', () => {
     const [deliveryId] = replayForms(await (await page(webhookPath(), operator.cookie)).text(), tenantA);
     const before = await written();
     const requests = (await receiver.requests()).length;
-    for (const fields of [{}, { csrf: 'not-the-token' }]) {
+    for (const fields of [{}, { csrf: 'not-the-token' }] as Record<string, string>[]) {
       const refused = await postForm(`${webhookPath()}/deliveries/${deliveryId}/replay`, operator.cookie, fields);
       expect(refused.status).toBe(403);
       expect(((await refused.json()) as { code: string }).code).toBe('CSRF_REFUSED');
