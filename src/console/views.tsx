@@ -29,6 +29,7 @@ export function Layout(props: { title: string; session?: ConsoleSession | undefi
                 {tenantId ? (
                   <>
                     <li><a href={`/console/tenants/${tenantId}`}>Settings and clients</a></li>
+                    <li><a href={`/console/tenants/${tenantId}/webhook`}>Webhook</a></li>
                     <li><a href={`/console/tenants/${tenantId}/users`}>Users</a></li>
                     <li><a href={`/console/tenants/${tenantId}/audit`}>Audit</a></li>
                   </>

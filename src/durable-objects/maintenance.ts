@@ -3,7 +3,7 @@ import { DurableObject } from 'cloudflare:workers';
 import type { Bindings } from '../env';
 import { deliverRecorded, deliveryStub, prepareEvent } from '../services/events';
 import { operationStub } from './operation';
-import { expireOrphanStatements, purgeExpired, staleLiveOperations, strandedLiveOperations, undeliveredEvents } from '../storage/maintenance';
+import { expireOrphanStatements, pendingReplays, purgeExpired, staleLiveOperations, strandedLiveOperations, undeliveredEvents } from '../storage/maintenance';
 import { commitWithAudit } from '../storage/audit';
 
 /** How often the sweep runs while the object is armed (it re-arms itself for ever once poked); OUTBOX_SWEEP_SECONDS overrides. */
@@ -31,6 +31,7 @@ const IDEMPOTENCY_RETENTION_S = 24 * 3600;
 
 export interface SweepReport {
   handedOver: number;
+  replays: number;
   cascades: number;
   orphans: number;
   purged: Record<string, number> | null;
@@ -72,6 +73,16 @@ export class MaintenanceDO extends DurableObject<Bindings> {
         console.error(JSON.stringify({ level: 'error', message: 'outbox: event not handed over, next sweep retries', eventId: event.id, error: String(error) }));
       }
     }
+    // A replay marked in D1 whose request died before the hand-over (replay() is a no-op for one already taken).
+    let replays = 0;
+    for (const pending of await pendingReplays(db, { until: new Date(now - Math.min(SWEEP_GRACE_MS, sweepPeriodMs(this.env))).toISOString(), limit: SWEEP_LIMIT })) {
+      try {
+        await deliveryStub(this.env, pending.event.id).replay(pending.event, { requestedAt: pending.requestedAt, lastAttempt: pending.lastAttempt });
+        replays++;
+      } catch (error) {
+        console.error(JSON.stringify({ level: 'error', message: 'outbox: replay not handed over, next sweep retries', eventId: pending.event.id, error: String(error) }));
+      }
+    }
     // A user or device locked while its live operations were being cancelled (a crash mid-cascade): cancel the rest.
     const cascades = await strandedLiveOperations(db, 50);
     for (const op of cascades) {
@@ -88,10 +99,10 @@ export class MaintenanceDO extends DurableObject<Bindings> {
       purged = await this.retention(now);
       await this.ctx.storage.put('retentionAt', now);
     }
-    if (handedOver > 0 || cascades.length > 0 || orphans > 0 || (purged && Object.values(purged).some((n) => n > 0))) {
-      console.log(JSON.stringify({ level: 'info', message: 'maintenance sweep', handedOver, cascades: cascades.length, orphans, purged }));
+    if (handedOver > 0 || replays > 0 || cascades.length > 0 || orphans > 0 || (purged && Object.values(purged).some((n) => n > 0))) {
+      console.log(JSON.stringify({ level: 'info', message: 'maintenance sweep', handedOver, replays, cascades: cascades.length, orphans, purged }));
     }
-    return { handedOver, cascades: cascades.length, orphans, purged };
+    return { handedOver, replays, cascades: cascades.length, orphans, purged };
   }
 
   /**

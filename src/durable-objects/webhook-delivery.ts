@@ -7,7 +7,7 @@ import { checkWebhookUrl, nextRetryDelay, parseRetryAfter, shouldGiveUp } from '
 import { signingSecrets } from '../services/tenant-webhook';
 import { commitWithAudit } from '../storage/audit';
 import type { DeliveryError, DeliveryRecord } from '../storage/webhooks';
-import { disableEndpointStatement, getEndpoint, insertDeliveryStatement } from '../storage/webhooks';
+import { disableEndpointStatement, getEndpoint, insertDeliveryStatement, replayServedStatement } from '../storage/webhooks';
 
 /** An event as handed over for delivery: `payload` is the exact body, signed and sent unchanged on every attempt. */
 export interface QueuedEvent {
@@ -27,6 +27,10 @@ interface DeliveryState {
   unrecorded: DeliveryRecord[];
   /** A 410 seen but not yet written to D1. */
   disable: { url: string; at: string } | null;
+  /** The replay (its request time, the mark on the event row) the next attempt serves; absent in states stored before replays. */
+  replayRequestedAt?: string | null;
+  /** A replay whose attempt was made: its mark is cleared in D1 with that attempt's record. */
+  replayServed?: string | null;
 }
 
 interface SendResult {
@@ -34,6 +38,7 @@ interface SendResult {
   responseStatus: number | null;
   error: DeliveryError | null;
   retryAfterMs?: number | undefined;
+  responseTimeMs: number | null;
 }
 
 const STATE_KEY = 'delivery';
@@ -66,6 +71,23 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
   async enqueue(event: QueuedEvent): Promise<void> {
     if (await this.load()) return;
     await this.save(initialState(event));
+    await this.ctx.storage.setAlarm(Date.now());
+  }
+
+  /**
+   * Sends the event again (POST /v1/webhooks/deliveries/{id}/replay): stored first, then an alarm for now, as enqueue.
+   * A delivery still retrying is brought forward; a finished one starts again after its last attempt number, with a
+   * fresh 24 h retry window. A repeat of the same replay (the sweeper after a crash) is a no-op. Should an attempt be
+   * running meanwhile, it may write its state over this one; the mark in D1 stays until an attempt serves it, so the
+   * sweeper hands the replay over again.
+   */
+  async replay(event: QueuedEvent, input: { requestedAt: string; lastAttempt: number }): Promise<void> {
+    const state = await this.load();
+    if (state && (state.replayRequestedAt === input.requestedAt || state.replayServed === input.requestedAt)) return;
+    const next: DeliveryState = state
+      ? { ...state, done: false, firstAttemptAt: state.done ? null : state.firstAttemptAt, replayRequestedAt: input.requestedAt }
+      : { ...initialState(event), attempts: input.lastAttempt, replayRequestedAt: input.requestedAt };
+    await this.save(next);
     await this.ctx.storage.setAlarm(Date.now());
   }
 
@@ -125,7 +147,7 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
     } catch (error) {
       // Only opening the secrets can throw here (a sealed secret without its key): fixable, so retried.
       console.error(JSON.stringify({ level: 'error', message: 'webhook secret unavailable', eventId: event.id, error: error instanceof Error ? error.message : String(error) }));
-      result = { outcome: 'FAILED', responseStatus: null, error: 'SECRET_UNAVAILABLE' };
+      result = { outcome: 'FAILED', responseStatus: null, error: 'SECRET_UNAVAILABLE', responseTimeMs: null };
     }
 
     const finished = Date.now();
@@ -136,11 +158,11 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
     const nextAttemptAt = retry ? finished + nextRetryDelay({ attempt: base.attempt, retryAfterMs: result.retryAfterMs }) : null;
     const record: DeliveryRecord = {
       ...base, outcome: result.outcome, responseStatus: result.responseStatus, error: result.error,
-      nextAttemptAt: nextAttemptAt === null ? null : iso(nextAttemptAt),
+      nextAttemptAt: nextAttemptAt === null ? null : iso(nextAttemptAt), responseTimeMs: result.responseTimeMs,
     };
     const next: DeliveryState = {
       ...state, attempts: base.attempt, firstAttemptAt, done: !retry, unrecorded: [...state.unrecorded, record],
-      disable: gone ? { url: endpoint.url, at: iso(finished) } : state.disable,
+      disable: gone ? { url: endpoint.url, at: iso(finished) } : state.disable, ...served(state),
     };
     await this.save(next);
     if (nextAttemptAt !== null) await this.ctx.storage.setAlarm(nextAttemptAt);
@@ -149,9 +171,9 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
   }
 
   /** Ends the delivery without sending, leaving a closing record that says why. */
-  private async stop(state: DeliveryState, base: Omit<DeliveryRecord, 'outcome' | 'responseStatus' | 'error' | 'nextAttemptAt'>, error: DeliveryError): Promise<DeliveryRecord> {
-    const record: DeliveryRecord = { ...base, outcome: 'FAILED', responseStatus: null, error, nextAttemptAt: null };
-    const next: DeliveryState = { ...state, done: true, unrecorded: [...state.unrecorded, record] };
+  private async stop(state: DeliveryState, base: Omit<DeliveryRecord, 'outcome' | 'responseStatus' | 'error' | 'nextAttemptAt' | 'responseTimeMs'>, error: DeliveryError): Promise<DeliveryRecord> {
+    const record: DeliveryRecord = { ...base, outcome: 'FAILED', responseStatus: null, error, nextAttemptAt: null, responseTimeMs: null };
+    const next: DeliveryState = { ...state, done: true, unrecorded: [...state.unrecorded, record], ...served(state) };
     await this.save(next);
     await this.settle(next);
     return record;
@@ -162,6 +184,7 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
     const timestamp = Math.floor(Date.now() / 1000);
     const signature = await signatureHeader(secrets, { id: event.id, timestamp, body: event.payload });
     let response: Response;
+    const sentAt = Date.now();
     try {
       response = await fetch(url.href, {
         method: 'POST',
@@ -179,16 +202,18 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
       });
     } catch (error) {
       const timedOut = error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError');
-      return { outcome: 'FAILED', responseStatus: null, error: timedOut ? 'TIMEOUT' : 'CONNECTION_FAILED' };
+      return { outcome: 'FAILED', responseStatus: null, error: timedOut ? 'TIMEOUT' : 'CONNECTION_FAILED', responseTimeMs: Date.now() - sentAt };
     }
+    // fetch resolves at the response headers: the receiver's time to answer, not to send its body.
+    const responseTimeMs = Date.now() - sentAt;
     // The body is never read; cancelling it releases the connection.
     await response.body?.cancel().catch(() => undefined);
     const status = response.status;
-    if (status >= 200 && status < 300) return { outcome: 'SUCCEEDED', responseStatus: status, error: null };
+    if (status >= 200 && status < 300) return { outcome: 'SUCCEEDED', responseStatus: status, error: null, responseTimeMs };
     const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), Date.now());
-    if (status === 410) return { outcome: 'FAILED', responseStatus: status, error: 'ENDPOINT_GONE' };
-    if (status >= 300 && status < 400) return { outcome: 'FAILED', responseStatus: status, error: 'REDIRECT_NOT_FOLLOWED', retryAfterMs };
-    return { outcome: 'FAILED', responseStatus: status, error: 'HTTP_ERROR', retryAfterMs };
+    if (status === 410) return { outcome: 'FAILED', responseStatus: status, error: 'ENDPOINT_GONE', responseTimeMs };
+    if (status >= 300 && status < 400) return { outcome: 'FAILED', responseStatus: status, error: 'REDIRECT_NOT_FOLLOWED', retryAfterMs, responseTimeMs };
+    return { outcome: 'FAILED', responseStatus: status, error: 'HTTP_ERROR', retryAfterMs, responseTimeMs };
   }
 
   /**
@@ -196,9 +221,11 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
    * the delivery is done and recorded, the object forgets it. A failed write keeps the records here.
    */
   private async settle(state: DeliveryState): Promise<void> {
-    if (state.unrecorded.length > 0 || state.disable) {
+    if (state.unrecorded.length > 0 || state.disable || state.replayServed) {
       const db = this.env.DB;
       const inserts = state.unrecorded.map((record) => insertDeliveryStatement(db, record));
+      // In the same batch as the replay's attempt record, so the sweeper stops handing it over exactly when it is recorded.
+      if (state.replayServed) inserts.push(replayServedStatement(db, { eventId: state.event.id, requestedAt: state.replayServed }));
       try {
         if (state.disable) {
           const { url, at } = state.disable;
@@ -214,7 +241,7 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
         if (state.done) await this.ctx.storage.setAlarm(Date.now() + RECORD_RETRY_MS);
         return;
       }
-      state = { ...state, unrecorded: [], disable: null };
+      state = { ...state, unrecorded: [], disable: null, replayServed: null };
       await this.save(state);
     }
     if (state.done) {
@@ -233,5 +260,10 @@ export class WebhookDeliveryDO extends DurableObject<Bindings> {
 }
 
 function initialState(event: QueuedEvent): DeliveryState {
-  return { event, attempts: 0, firstAttemptAt: null, done: false, unrecorded: [], disable: null };
+  return { event, attempts: 0, firstAttemptAt: null, done: false, unrecorded: [], disable: null, replayRequestedAt: null, replayServed: null };
+}
+
+/** After an attempt (or a stop): a replay it served moves from pending to to-be-cleared-in-D1. */
+function served(state: DeliveryState): Pick<DeliveryState, 'replayRequestedAt' | 'replayServed'> {
+  return { replayRequestedAt: null, replayServed: state.replayRequestedAt ?? state.replayServed ?? null };
 }

@@ -43,6 +43,7 @@ export const DeliverySchema = z
     responseStatus: z.number().int().optional(),
     error: z.enum(DELIVERY_ERRORS).optional().openapi({ description: 'Why the attempt failed; see docs/webhooks.md' }),
     nextAttemptAt: z.string().optional().openapi({ description: 'When the next retry is due; absent once the delivery has stopped' }),
+    responseTimeMs: z.number().int().optional().openapi({ description: 'Milliseconds from sending to the response headers or the failure; absent when nothing was sent', example: 84 }),
   })
   .openapi('WebhookDelivery');
 
@@ -55,6 +56,7 @@ export function deliveryView(record: DeliveryRecord): DeliveryView {
     ...(record.responseStatus !== null ? { responseStatus: record.responseStatus } : {}),
     ...(record.error !== null ? { error: record.error } : {}),
     ...(record.nextAttemptAt !== null ? { nextAttemptAt: record.nextAttemptAt } : {}),
+    ...(record.responseTimeMs !== null ? { responseTimeMs: record.responseTimeMs } : {}),
   };
 }
 
@@ -64,3 +66,10 @@ export const WebhookTestSchema = z
     delivery: DeliverySchema,
   })
   .openapi('WebhookTestResult');
+
+export const WebhookReplaySchema = z
+  .object({
+    eventId: z.string().openapi({ description: 'The event sent again, under the same webhook-id', example: 'evt_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h' }),
+    queuedAt: z.string().openapi({ description: 'When the replay was queued; its attempt appears in the delivery log', example: '2026-08-14T09:41:07.123Z' }),
+  })
+  .openapi('WebhookReplay');

@@ -26,6 +26,26 @@ export async function undeliveredEvents(db: D1Database, window: { since: string;
   return rows.results.map((row) => ({ id: row.id, tenantId: row.tenant_id, type: row.type, payload: row.payload }));
 }
 
+/**
+ * Replays asked for before `until` whose attempt is not recorded yet (migrations/0014): the request that marked one may
+ * have died before handing it to its delivery object. With the last attempt number, so the replay's attempt follows it.
+ */
+export async function pendingReplays(db: D1Database, window: { until: string; limit: number }): Promise<{ event: QueuedEvent; requestedAt: string; lastAttempt: number }[]> {
+  const rows = await db
+    .prepare(
+      `SELECT e.id, e.tenant_id, e.type, e.payload, e.replay_requested_at,
+              (SELECT COALESCE(MAX(d.attempt), 0) FROM webhook_deliveries AS d WHERE d.event_id = e.id) AS last_attempt
+       FROM events AS e
+       WHERE e.replay_requested_at IS NOT NULL AND e.replay_requested_at <= ?1
+       ORDER BY e.replay_requested_at LIMIT ?2`,
+    )
+    .bind(window.until, window.limit)
+    .all<EventRow & { replay_requested_at: string; last_attempt: number }>();
+  return rows.results.map((row) => ({
+    event: { id: row.id, tenantId: row.tenant_id, type: row.type, payload: row.payload }, requestedAt: row.replay_requested_at, lastAttempt: row.last_attempt,
+  }));
+}
+
 /** Live operations whose user, or whose named device, is no longer ACTIVE: a lock cascade that did not finish. */
 export async function strandedLiveOperations(db: D1Database, limit: number): Promise<{ id: string; tenantId: string; reason: string }[]> {
   const rows = await db

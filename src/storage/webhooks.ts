@@ -138,6 +138,8 @@ export interface DeliveryRecord {
   responseStatus: number | null;
   error: DeliveryError | null;
   nextAttemptAt: string | null;
+  /** From just before the request to its response headers or its failure; null when nothing was sent. */
+  responseTimeMs: number | null;
 }
 
 interface DeliveryRow {
@@ -152,6 +154,7 @@ interface DeliveryRow {
   response_status: number | null;
   error: DeliveryError | null;
   next_attempt_at: string | null;
+  response_time_ms: number | null;
 }
 
 function toDelivery(row: DeliveryRow): DeliveryRecord {
@@ -167,6 +170,7 @@ function toDelivery(row: DeliveryRow): DeliveryRecord {
     responseStatus: row.response_status,
     error: row.error,
     nextAttemptAt: row.next_attempt_at,
+    responseTimeMs: row.response_time_ms,
   };
 }
 
@@ -174,10 +178,40 @@ function toDelivery(row: DeliveryRow): DeliveryRecord {
 export function insertDeliveryStatement(db: D1Database, d: DeliveryRecord): D1PreparedStatement {
   return db
     .prepare(
-      `INSERT OR IGNORE INTO webhook_deliveries (id, event_id, tenant_id, event_type, webhook_id, attempt, at, outcome, response_status, error, next_attempt_at)
-       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)`,
+      `INSERT OR IGNORE INTO webhook_deliveries (id, event_id, tenant_id, event_type, webhook_id, attempt, at, outcome, response_status, error, next_attempt_at, response_time_ms)
+       VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)`,
     )
-    .bind(d.id, d.eventId, d.tenantId, d.eventType, d.webhookId, d.attempt, d.at, d.outcome, d.responseStatus, d.error, d.nextAttemptAt);
+    // Records kept in a delivery object's storage from before response times were measured have none.
+    .bind(d.id, d.eventId, d.tenantId, d.eventType, d.webhookId, d.attempt, d.at, d.outcome, d.responseStatus, d.error, d.nextAttemptAt, d.responseTimeMs ?? null);
+}
+
+export async function getDelivery(db: D1Database, tenantId: string, id: string): Promise<DeliveryRecord | null> {
+  const row = await db.prepare('SELECT * FROM webhook_deliveries WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, id).first<DeliveryRow>();
+  return row ? toDelivery(row) : null;
+}
+
+/** The event as recorded (its exact body) and the number of its last recorded attempt, or null when it is gone. */
+export async function getEventForReplay(db: D1Database, tenantId: string, eventId: string): Promise<{ event: StoredEvent; lastAttempt: number } | null> {
+  const row = await db
+    .prepare(
+      `SELECT e.id, e.tenant_id, e.type, e.payload, e.created_at,
+              (SELECT COALESCE(MAX(d.attempt), 0) FROM webhook_deliveries AS d WHERE d.event_id = e.id) AS last_attempt
+       FROM events AS e WHERE e.tenant_id = ?1 AND e.id = ?2`,
+    )
+    .bind(tenantId, eventId)
+    .first<{ id: string; tenant_id: string; type: string; payload: string; created_at: string; last_attempt: number }>();
+  if (!row) return null;
+  return { event: { id: row.id, tenantId: row.tenant_id, type: row.type, payload: row.payload, createdAt: row.created_at }, lastAttempt: row.last_attempt };
+}
+
+/** The outbox half of a replay: marks the event as to be sent again (migrations/0014); the sweeper acts on a mark left behind. */
+export function requestReplayStatement(db: D1Database, input: { tenantId: string; eventId: string; at: string }): D1PreparedStatement {
+  return db.prepare('UPDATE events SET replay_requested_at = ?3 WHERE tenant_id = ?1 AND id = ?2').bind(input.tenantId, input.eventId, input.at);
+}
+
+/** Clears the mark in the batch that records the replay's attempt; a newer replay asked for meanwhile keeps its own mark. */
+export function replayServedStatement(db: D1Database, input: { eventId: string; requestedAt: string }): D1PreparedStatement {
+  return db.prepare('UPDATE events SET replay_requested_at = NULL WHERE id = ?1 AND replay_requested_at = ?2').bind(input.eventId, input.requestedAt);
 }
 
 /** Newest first; `beforeId` continues after the last row of the previous page. */

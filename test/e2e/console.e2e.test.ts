@@ -289,12 +289,14 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
 
   it('sets a webhook endpoint and rotates its signing secret', async () => {
     await page.goto(`${base}/console/tenants/${tenantId}`);
+    await page.getByRole('link', { name: 'Webhook and deliveries' }).click();
+    await page.waitForURL(`${base}/console/tenants/${tenantId}/webhook`);
     await page.getByLabel('Endpoint URL').fill('https://hooks.bank.example/custos');
     await page.getByRole('button', { name: 'Set endpoint' }).click();
     await page.locator('#webhook-secret').waitFor();
     const first = (await page.locator('#webhook-secret').textContent())!;
     expect(first.length).toBeGreaterThan(20);
-    expect(await page.locator('section[aria-labelledby="webhook"]').textContent()).toContain('Events go to https://hooks.bank.example/custos');
+    expect(await page.locator('section[aria-labelledby="endpoint"]').textContent()).toContain('Events go to https://hooks.bank.example/custos');
     await checkPage(page, 'tenant-webhook-secret');
     await page.getByRole('button', { name: 'Rotate the signing secret' }).click();
     await page.getByText('New webhook signing secret').waitFor();

@@ -820,6 +820,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks/deliveries/{deliveryId}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a delivery's event again to the current endpoint
+         * @description Queues the event for an immediate attempt by its delivery object, with the same webhook-id (receivers deduplicate on it) and a fresh timestamp and signature. The attempt is a new item of the delivery log, numbered after the last one; a failed one is retried on the usual schedule.
+         */
+        post: operations["replayWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhooks/test": {
         parameters: {
             query?: never;
@@ -1588,6 +1608,11 @@ export interface components {
             /** @enum {string} */
             outcome: "SUCCEEDED" | "FAILED";
             responseStatus?: number;
+            /**
+             * @description Milliseconds from sending to the response headers or the failure; absent when nothing was sent
+             * @example 84
+             */
+            responseTimeMs?: number;
             /** @description The webhook-id header sent: the event id, the same on every retry */
             webhookId: string;
         };
@@ -1604,6 +1629,18 @@ export interface components {
             previousSecretExpiresAt?: string;
             updatedAt: string;
             url: string;
+        };
+        WebhookReplay: {
+            /**
+             * @description The event sent again, under the same webhook-id
+             * @example evt_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h
+             */
+            eventId: string;
+            /**
+             * @description When the replay was queued; its attempt appears in the delivery log
+             * @example 2026-08-14T09:41:07.123Z
+             */
+            queuedAt: string;
         };
         WebhookSecret: {
             /** @description Until then the secret this one replaced also signs every delivery */
@@ -5009,6 +5046,102 @@ export interface operations {
             };
             /** @description The token lacks the needed scope (INSUFFICIENT_SCOPE) */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replayWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                "idempotency-key"?: string;
+            };
+            path: {
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued: the attempt follows within seconds */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookReplay"];
+                };
+            };
+            /** @description Invalid request (VALIDATION_FAILED, MALFORMED_JSON, INVALID_CURSOR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or revoked access token (UNAUTHENTICATED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the needed scope (INSUFFICIENT_SCOPE) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found (WEBHOOK_DELIVERY_NOT_FOUND) */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict (WEBHOOK_ENDPOINT_MISSING, WEBHOOK_DISABLED, IDEMPOTENCY_KEY_IN_USE) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body over 256 KiB (PAYLOAD_TOO_LARGE) */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The Idempotency-Key was used with another request (IDEMPOTENCY_KEY_REUSED) */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,4 +1,4 @@
-// Console pages of tenants: the list and creation (operators), one tenant's settings, API clients and webhook.
+// Console pages of tenants: the list and creation (operators), one tenant's settings and API clients (its webhook: pages/webhooks.tsx).
 import type { Hono } from 'hono';
 import type { ConsoleEnv } from '../session';
 import { type ApiOf, SCOPES, type C, type TenantView, type ClientView, type List, render, sessionOf, requireOperator, tenantOf, formOf, lines, numberField, unwrap, when } from '../kit';
@@ -92,7 +92,7 @@ export function tenantPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     return c.redirect(`/console/tenants/${created.data.id}?created=1`, 303);
   });
 
-  // ── one tenant: settings, API clients, webhook ───────────────────────────────────────────────
+  // ── one tenant: settings, API clients, and where its webhook is ──────────────────────────────
   async function tenantPage(c: C, extra: { problem?: Problem; secret?: { label: string; value: string }; notice?: string; section?: string; form?: Record<string, string> } = {}): Promise<Response> {
     const session = sessionOf(c);
     const tenantId = tenantOf(c, session);
@@ -170,20 +170,7 @@ export function tenantPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
         </section>
         <section aria-labelledby="webhook">
           <h2 id="webhook">Webhook</h2>
-          <ProblemBox problem={at('webhook').problem} />
-          {at('webhook').secret ? <SecretOnce label={at('webhook').secret!.label} value={at('webhook').secret!.value} id="webhook-secret" /> : null}
-          <p>{webhook.ok ? <>Events go to <code>{webhook.data.url}</code>{webhook.data.disabled ? ' (disabled)' : ''}.</> : 'No webhook endpoint is set.'}</p>
-          <form method="post" action={`/console/tenants/${tenantId}/webhook`} class="card">
-            <Csrf session={session} />
-            <Field name="url" label="Endpoint URL" type="url" required value={webhook.ok ? webhook.data.url : ''} hint="https to a public host" />
-            <button type="submit">{webhook.ok ? 'Replace endpoint (new secret)' : 'Set endpoint'}</button>
-          </form>
-          {webhook.ok ? (
-            <form method="post" action={`/console/tenants/${tenantId}/webhook/rotate`} class="inline">
-              <Csrf session={session} />
-              <button type="submit" class="secondary">Rotate the signing secret</button>
-            </form>
-          ) : null}
+          <p>{webhook.ok ? <>Events go to <code>{webhook.data.url}</code>{webhook.data.disabled ? ' (disabled)' : ''}.</> : 'No webhook endpoint is set.'} <a href={`/console/tenants/${tenantId}/webhook`}>Webhook and deliveries</a></p>
         </section>
       </>
     ), { tenantId, status: extra.problem?.status });
@@ -247,21 +234,4 @@ export function tenantPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     if (!revoked.ok) return tenantPage(c, { problem: revoked.problem, section: 'clients' });
     return tenantPage(c, { notice: `Client ${clientId} is revoked.` });
   });
-
-  router.post('/tenants/:tenantId/webhook', async (c) => {
-    const { session, form } = await formOf(c);
-    const tenantId = tenantOf(c, session);
-    const put = await api(c).call<{ url: string; secret: string }>('PUT', `/admin/v1/tenants/${tenantId}/webhook`, { tenantId, body: { url: form['url'] ?? '' } });
-    if (!put.ok) return tenantPage(c, { problem: put.problem, section: 'webhook' });
-    return tenantPage(c, { section: 'webhook', secret: { label: 'Webhook signing secret.', value: put.data.secret } });
-  });
-
-  router.post('/tenants/:tenantId/webhook/rotate', async (c) => {
-    const { session } = await formOf(c);
-    const tenantId = tenantOf(c, session);
-    const rotated = await api(c).call<{ secret: string }>('POST', `/admin/v1/tenants/${tenantId}/webhook/rotate-secret`, { tenantId });
-    if (!rotated.ok) return tenantPage(c, { problem: rotated.problem, section: 'webhook' });
-    return tenantPage(c, { section: 'webhook', secret: { label: 'New webhook signing secret (the previous one keeps signing for 24 hours).', value: rotated.data.secret } });
-  });
-
 }
