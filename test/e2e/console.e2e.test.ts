@@ -306,6 +306,51 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
     expect(webhook.body.url).toBe('https://hooks.bank.example/custos');
   });
 
+  it('sends a test event to a receiver that fails, shows the attempt with its status and response time, and replays it to success', async () => {
+    // The relying party's receiver on 127.0.0.1 (the e2e service allows local webhooks): 503 until it is "fixed".
+    const seen: string[] = [];
+    let healthy = false;
+    const receiver = createServer((request, response) => {
+      seen.push(String(request.headers['webhook-id']));
+      request.resume();
+      response.writeHead(healthy ? 204 : 503).end();
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`;
+      await page.goto(`${base}/console/tenants/${tenantId}/webhook`);
+      await page.getByLabel('Endpoint URL').fill(url);
+      await page.getByRole('button', { name: 'Replace endpoint (new secret)' }).click();
+      await page.locator('#webhook-secret').waitFor();
+      await page.getByRole('button', { name: 'Send a test event' }).click();
+      const notice = page.locator('section[aria-labelledby="test-event"] .notice');
+      await notice.waitFor();
+      expect(await notice.textContent()).toMatch(/503/);
+      const eventId = /evt_[0-9a-z]+/.exec((await notice.textContent())!)![0];
+      const row = page.locator('tbody tr', { hasText: eventId }).first();
+      expect(await row.locator('td[data-label="HTTP status"]').textContent()).toBe('503');
+      expect(await row.locator('td[data-label="Response time (ms)"]').textContent()).toMatch(/^\d+$/);
+      await checkPage(page, 'webhook-deliveries');
+
+      healthy = true;
+      await page.getByRole('button', { name: `Replay webhook.test ${eventId}` }).first().click();
+      await page.locator('.notice').first().waitFor();
+      // The replay (or the retry it brought forward) reaches the mended receiver with the same webhook-id.
+      await expect.poll(async () => {
+        await page.goto(`${base}/console/tenants/${tenantId}/webhook?eventId=${eventId}`);
+        return page.locator('tbody tr', { hasText: 'succeeded' }).count();
+      }, { timeout: 20_000 }).toBeGreaterThan(0);
+      expect(seen.filter((id) => id === eventId).length).toBeGreaterThanOrEqual(2);
+      const deliveries = (await api(`/v1/webhooks/deliveries?eventId=${eventId}`, { token: accessToken })).body.items as Array<{ outcome: string; responseTimeMs?: number }>;
+      expect(deliveries.map((d) => d.outcome)).toContain('SUCCEEDED');
+      expect(deliveries.every((d) => typeof d.responseTimeMs === 'number')).toBe(true);
+      await checkPage(page, 'webhook-replayed');
+    } finally {
+      // Later steps' events find no receiver and are merely retried.
+      await new Promise((resolve) => receiver.close(resolve));
+    }
+  });
+
   it('finds a user made through the API, opens it, locks, unlocks and deactivates it with confirmations', async () => {
     const created = await api('/v1/users', { method: 'POST', token: accessToken, json: { externalRef: 'customer-42', attributes: { email: 'ada@example.com' } } });
     expect(created.status).toBe(201);
