@@ -16,6 +16,7 @@ import { ConsoleProblem, formOf, problemOf, render, sessionOf, unwrap, wantsHtml
 import { tenantPages } from './pages/tenants';
 import { userPages } from './pages/users';
 import { auditPages } from './pages/audit';
+import { operationPages } from './pages/operations';
 
 export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
   const router = new Hono<ConsoleEnv>();
@@ -159,6 +160,7 @@ export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
   tenantPages(router, api);
   userPages(router, api);
   auditPages(router, api);
+  operationPages(router, api);
 
   router.notFound((c) => {
     throw new ApiError('NOT_FOUND', `No console page ${c.req.path}.`);

@@ -3,7 +3,7 @@ import type { Child } from 'hono/jsx';
 import type { Problem } from './api';
 import type { ConsoleSession } from './session';
 
-export const ASSET_VERSION = '1';
+export const ASSET_VERSION = '2';
 
 /** The frame of every page: skip link, navigation for the administrator's role, one main landmark. */
 export function Layout(props: { title: string; session?: ConsoleSession | undefined; tenantId?: string | undefined; children?: Child }) {
@@ -30,6 +30,8 @@ export function Layout(props: { title: string; session?: ConsoleSession | undefi
                   <>
                     <li><a href={`/console/tenants/${tenantId}`}>Settings and clients</a></li>
                     <li><a href={`/console/tenants/${tenantId}/users`}>Users</a></li>
+                    <li><a href={`/console/tenants/${tenantId}/operations`}>Operations</a></li>
+                    <li><a href={`/console/tenants/${tenantId}/try`}>Try it out</a></li>
                     <li><a href={`/console/tenants/${tenantId}/audit`}>Audit</a></li>
                   </>
                 ) : null}
