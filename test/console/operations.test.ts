@@ -6,6 +6,7 @@ import type { Api } from '../helpers/api';
 import { countRows, setupTenant, workerFetch } from '../helpers/api';
 import { approve, createUser, enrolled, startOperation } from '../helpers/ceremony';
 import { SoftAuthenticator } from '../helpers/soft-authenticator';
+import { verdictOf } from '../../src/console/client/result-token';
 import { ORIGIN, RP_ID, bootstrapOperator, cookieOf, csrfOf, enrol, page, postForm, type Signed } from './kit';
 
 /** Page text as a reader sees it: the few entities hono/jsx writes for text and attributes, decoded. */
@@ -125,11 +126,49 @@ describe('console operations', () => {
     expect(text).not.toContain('data-watch=');
   });
 
-  it('without a kept token (D1 history only) the page says so plainly', async () => {
+  it('the page script’s check (the same module) verifies the token against the public JWKS and names what fails', async () => {
+    const token = ((await (await api(`/v1/operations/${completedId}`)).json()) as { result: { token: string } }).result.token;
+    const jwks = await (await workerFetch('/.well-known/jwks.json')).json<{ keys: { kid: string }[] }>();
+    const expected = { issuer: 'https://custos.test', audience: tenantId, operationId: completedId };
+    const good = await verdictOf(token, jwks, expected);
+    expect(good).toMatchObject({ ok: true, kid: JSON.parse(atob(token.split('.')[0]!.replaceAll('-', '+').replaceAll('_', '/'))).kid });
+    expect(good.text).toMatch(/^Signature verified with key sig-/);
+    // One claim changed, the signature kept: the signature no longer matches.
+    const [header, body, signature] = token.split('.') as [string, string, string];
+    const claims = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(body.replaceAll('-', '+').replaceAll('_', '/')), (ch) => ch.charCodeAt(0)))) as Record<string, unknown>;
+    const forged = btoa(JSON.stringify({ ...claims, sub: 'usr_someone_else' })).replaceAll('+', '-').replaceAll('/', '_').replace(/=+$/, '');
+    expect((await verdictOf(`${header}.${forged}.${signature}`, jwks, expected)).text).toMatch(/^NOT verified: ERR_JWS_SIGNATURE_VERIFICATION_FAILED/);
+    expect((await verdictOf(token, jwks, { ...expected, audience: otherTenantId })).text).toMatch(/^NOT verified: ERR_JWT_CLAIM_VALIDATION_FAILED: unexpected "aud"/);
+    expect((await verdictOf(token, jwks, { ...expected, issuer: 'https://evil.example' })).text).toMatch(/^NOT verified: ERR_JWT_CLAIM_VALIDATION_FAILED: unexpected "iss"/);
+    expect((await verdictOf(token, jwks, { ...expected, operationId: pendingId })).text).toContain('NOT verified: the token names operation');
+    expect((await verdictOf(token, { keys: [] }, expected)).text).toMatch(/^NOT verified: ERR_JWKS_NO_MATCHING_KEY/);
+  });
+
+  it('without a kept token (D1 history only) the page says so plainly; the timeline shows each push notification in order', async () => {
     const old = `op_05${'y'.repeat(32)}03`;
     const text = await html(`/console/tenants/${tenantId}/operations/${old}`, operator.cookie);
     expect(text).toContain('No result token is kept any more');
     expect(text).not.toContain('data-result-token');
+
+    // A pushed operation that expired, as its history row keeps it (src/storage/finalise.ts writes summary.notifications).
+    const pushed = `op_05${'x'.repeat(34)}`;
+    const notifications = [
+      { deviceId: 'dev_b', channel: 'FCM', status: 'FAILED', attempts: 3, at: '2026-01-01T00:00:20.000Z', reason: 'HTTP_500' },
+      { deviceId: 'dev_a', channel: 'WEB_PUSH', status: 'WITHDRAWN', attempts: 1, at: '2026-01-01T00:00:01.000Z', closedAt: '2026-01-01T00:05:00.000Z' },
+    ];
+    await env.DB.prepare("INSERT INTO operations (id, tenant_id, user_id, device_id, type, status, created_at, expires_at, completed_at, failure_code, summary) VALUES (?1, ?2, ?3, NULL, 'SIGNATURE', 'EXPIRED', '2026-01-01T00:00:00.000Z', '2026-01-01T00:05:00.000Z', '2026-01-01T00:05:00.000Z', 'EXPIRED', ?4)")
+      .bind(pushed, tenantId, userId, JSON.stringify({ document: { title: 'Terms v3', mimeType: 'text/plain', sha256: 'ab'.repeat(32) }, notifications })).run();
+    const history = await html(`/console/tenants/${tenantId}/operations/${pushed}`, operator.cookie);
+    expect(history).toContain(`Terms v3 (text/plain), SHA-256 <code>${'ab'.repeat(32)}</code>`);
+    expect(history).toContain('<dt>Failure</dt><dd><code>EXPIRED</code></dd>');
+    const steps = [...(/<ol class="timeline"[^>]*>([\s\S]*?)<\/ol>/.exec(history)![1]!).matchAll(/<li>([\s\S]*?)<\/li>/g)].map((m) => m[1]!.replace(/<[^>]+>/g, ''));
+    expect(steps).toEqual([
+      '2026-01-01 00:00:00 UTC Started',
+      '2026-01-01 00:00:01 UTC Push notification to device dev_a by WEB_PUSH: WITHDRAWN, closed 2026-01-01 00:05:00 UTC',
+      '2026-01-01 00:00:20 UTC Push notification to device dev_b by FCM: FAILED after 3 attempts (HTTP_500)',
+      '2026-01-01 00:05:00 UTC EXPIRED (EXPIRED)',
+    ]);
+    expect(history).toContain('An operation has a result token only once it is COMPLETED.');
   });
 
   it('Try it out starts an AUTHORISATION for an externalRef through the API, audited as the administrator, and opens its live page', async () => {
