@@ -4,7 +4,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import type { AppEnv } from '../../env';
 import { ERROR_CODES } from '../../errors';
 import { isId } from '../../domain/ids';
-import { FINAL_STATUSES, OPERATION_STATUSES } from '../../domain/operation-state';
+import { FINAL_STATUSES, OPERATION_STATUSES, OPERATION_TYPES } from '../../domain/operation-state';
 import type { OperationView } from '../../schemas/operations';
 import type { Problem } from '../api';
 import { type ApiOf, type C, type List, type UserView, formOf, render, sessionOf, tenantOf, unwrap, when } from '../kit';
@@ -13,7 +13,6 @@ import { Csrf, Field, ProblemBox, Table } from '../views';
 
 /** The types an administrator can start here; a REGISTRATION binds a device, which is the user's own step, not a trial. */
 const TRY_TYPES = ['AUTHENTICATION', 'AUTHORISATION', 'SIGNATURE'] as const;
-const LIST_TYPES = ['REGISTRATION', ...TRY_TYPES] as const;
 const PAGE_SIZE = 25;
 
 const isFinal = (status: string): boolean => (FINAL_STATUSES as readonly string[]).includes(status);
@@ -48,7 +47,7 @@ export function operationPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     return render(c, 'Operations', (
       <>
         <form method="get" action={base} class="card search" role="search" aria-label="Filter operations">
-          <Select name="type" label="Type" options={LIST_TYPES} value={filter.type} any="Any type" />
+          <Select name="type" label="Type" options={OPERATION_TYPES} value={filter.type} any="Any type" />
           <Select name="status" label="Status" options={OPERATION_STATUSES} value={filter.status} any="Any status" />
           <button type="submit">Show operations</button>
         </form>
