@@ -185,12 +185,14 @@ function watchOperation(section: HTMLElement): void {
   const status = section.querySelector<HTMLElement>('[data-watch-status]');
   const url = section.dataset['watch'];
   if (!url) return;
+  if (status) status.textContent = 'This page reloads by itself when the operation ends.';
   const poll = async (): Promise<void> => {
     for (;;) {
       let response: Response;
       try {
         response = await fetch(url, { headers: { accept: 'application/json' }, credentials: 'same-origin' });
       } catch {
+        // Offline for a moment: try again shortly.
         await new Promise((resolve) => setTimeout(resolve, LIVE_INTERVAL_MS));
         continue;
       }
@@ -204,6 +206,8 @@ function watchOperation(section: HTMLElement): void {
         location.reload();
         return;
       }
+      // The route holds each answer up to 25 s; a quick non-final one (a restarted shard) must not become a busy loop.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
     }
   };
   void poll();

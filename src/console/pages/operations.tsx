@@ -236,7 +236,7 @@ function DeviceLink(props: { op: OperationView; pollUrl: string; appBase: string
         <img class="device-qr" data-device-qr alt="QR code of the authenticator app link" width="240" height="240" />
       </div>
       <p data-device-missing>The device link is shown only on the page Try it out opens: the service hands it out once, at the start. A device of the user also finds the operation in its list.</p>
-      <p role="status" aria-live="polite" data-watch-status>This page reloads by itself when the operation ends.</p>
+      <p role="status" aria-live="polite" data-watch-status>Reload this page to see whether the operation has ended.</p>
     </section>
   );
 }
