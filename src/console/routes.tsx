@@ -17,6 +17,7 @@ import { tenantPages } from './pages/tenants';
 import { userPages } from './pages/users';
 import { auditPages } from './pages/audit';
 import { webhookPages } from './pages/webhooks';
+import { operationPages } from './pages/operations';
 
 export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
   const router = new Hono<ConsoleEnv>();
@@ -161,6 +162,7 @@ export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
   userPages(router, api);
   auditPages(router, api);
   webhookPages(router, api);
+  operationPages(router, api);
 
   router.notFound((c) => {
     throw new ApiError('NOT_FOUND', `No console page ${c.req.path}.`);

@@ -31,6 +31,8 @@ export function Layout(props: { title: string; session?: ConsoleSession | undefi
                     <li><a href={`/console/tenants/${tenantId}`}>Settings and clients</a></li>
                     <li><a href={`/console/tenants/${tenantId}/webhook`}>Webhook</a></li>
                     <li><a href={`/console/tenants/${tenantId}/users`}>Users</a></li>
+                    <li><a href={`/console/tenants/${tenantId}/operations`}>Operations</a></li>
+                    <li><a href={`/console/tenants/${tenantId}/try`}>Try it out</a></li>
                     <li><a href={`/console/tenants/${tenantId}/audit`}>Audit</a></li>
                   </>
                 ) : null}

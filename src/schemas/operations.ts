@@ -1,7 +1,7 @@
 // Wire schemas of device operations: the start body (discriminated by type) and the Operation resource.
 import { z } from '@hono/zod-openapi';
 import { isCurrency, parseAmount } from '../domain/money';
-import { wellFormedString } from './common';
+import { listOf, wellFormedString } from './common';
 
 // BCP 47 as browsers and Intl accept it (language, optional script, region, variants): 2–35 characters.
 const LOCALE = /^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$/;
@@ -125,3 +125,6 @@ export const OperationSchema = z
   .openapi('Operation');
 
 export type OperationView = z.infer<typeof OperationSchema>;
+
+/** A page of operations from the D1 history (no sdk tokens, no result tokens): the tenant's and a device's lists. */
+export const OperationListSchema = listOf(OperationSchema, 'OperationList');

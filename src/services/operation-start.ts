@@ -29,10 +29,12 @@ import { notificationText } from '../domain/push';
 import { pushStub, queuedRecords } from '../durable-objects/push-delivery';
 import type { PushJob, PushTarget } from '../durable-objects/push-delivery';
 
-/** Who starts: the tenant and the API client acting for it (the audit actor is `client:<clientId>`). */
+/** Who starts: the tenant and the API client acting for it (the audit actor is `client:<clientId>` unless `actor` names another). */
 export interface Starter {
   tenantId: string;
   clientId: string;
+  /** A console administrator's start is theirs in the audit log (`admin:<id>`), not a client's. */
+  actor?: string | undefined;
 }
 
 export interface StartedOperation {
@@ -270,7 +272,7 @@ function insertStatement(db: D1Database, auth: Starter, input: StartOperationInp
 
 function startedEntry(auth: Starter, input: StartOperationInput, id: string): AuditEntry {
   return {
-    actor: `client:${auth.clientId}`, action: 'operation.started', targetType: 'operation', targetId: id, userId: input.userId,
+    actor: auth.actor ?? `client:${auth.clientId}`, action: 'operation.started', targetType: 'operation', targetId: id, userId: input.userId,
     data: { type: input.type, ...(input.deviceId ? { deviceId: input.deviceId } : {}) },
   };
 }

@@ -57,6 +57,37 @@ export async function listDeviceHistory(db: D1Database, input: { tenantId: strin
   return rows.results;
 }
 
+/** What GET /v1/operations may narrow the tenant's history by; each filter is an exact match. */
+export interface HistoryFilter {
+  type?: HistoryRow['type'] | undefined;
+  status?: OperationStatus | undefined;
+  userId?: string | undefined;
+  deviceId?: string | undefined;
+}
+
+/**
+ * A tenant's operations newest first, ids below `before` (or all), `limit` rows. Only the filters given become
+ * conditions, so SQLite picks operations_user or operations_device for a user or device filter and operations_tenant
+ * (0015) otherwise; an `?n IS NULL OR …` form would hide every index but the tenant's one.
+ */
+export async function listTenantHistory(db: D1Database, input: { tenantId: string; filter: HistoryFilter; before: string | null; limit: number }): Promise<HistoryRow[]> {
+  const conditions = ['tenant_id = ?1', 'id < ?2'];
+  const binds: unknown[] = [input.tenantId, input.before ?? '~'];
+  const columns = { type: 'type', status: 'status', userId: 'user_id', deviceId: 'device_id' } as const;
+  for (const [name, column] of Object.entries(columns) as [keyof HistoryFilter, string][]) {
+    const value = input.filter[name];
+    if (value === undefined) continue;
+    binds.push(value);
+    conditions.push(`${column} = ?${binds.length}`);
+  }
+  binds.push(input.limit);
+  const rows = await db
+    .prepare(`SELECT * FROM operations WHERE ${conditions.join(' AND ')} ORDER BY id DESC LIMIT ?${binds.length}`)
+    .bind(...binds)
+    .all<HistoryRow>();
+  return rows.results;
+}
+
 /** Ids of the PENDING operations a device may answer (addressed to it or broadcast), newest first, at most 50. */
 export async function pendingOperationIdsForDevice(db: D1Database, input: { tenantId: string; userId: string; deviceId: string; now: string }): Promise<string[]> {
   const rows = await db

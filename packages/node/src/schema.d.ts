@@ -615,7 +615,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * The tenant's operation history, newest first
+         * @description Every operation of the tenant from the history kept in D1 (no sdk tokens, no result tokens: read one operation for its `result`), newest first, cursor-paged. Filters `type`, `status`, `userId` and `deviceId` combine with AND; the cursor belongs to the filters it was issued with.
+         */
+        get: operations["listOperations"];
         put?: never;
         /**
          * Start an operation (registration, authentication, authorisation, signature)
@@ -4061,6 +4065,64 @@ export interface operations {
             };
             /** @description Body is not JSON (UNSUPPORTED_MEDIA_TYPE) */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listOperations: {
+        parameters: {
+            query?: {
+                /** @description Opaque cursor from a previous page */
+                cursor?: string;
+                deviceId?: string;
+                /** @description 1–100, default 20 */
+                limit?: number;
+                /** @description Only operations in this status */
+                status?: "PENDING" | "IN_PROGRESS" | "COMPLETED" | "REJECTED" | "FAILED" | "CANCELLED" | "EXPIRED";
+                /** @description Only operations of this type */
+                type?: "REGISTRATION" | "AUTHENTICATION" | "AUTHORISATION" | "SIGNATURE";
+                userId?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Operations */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OperationList"];
+                };
+            };
+            /** @description Invalid request (VALIDATION_FAILED, INVALID_CURSOR) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Missing, expired or revoked access token (UNAUTHENTICATED) */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The token lacks the needed scope (INSUFFICIENT_SCOPE) */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -5,8 +5,8 @@ import type { AuthContext, Bindings } from '../../env';
 import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
-import { commonErrors, conflict, decodeCursor, IdParam, listOf, notFound, pageAhead, PageQuery, readErrors, wellFormedString } from '../../schemas/common';
-import { OperationSchema } from '../../schemas/operations';
+import { commonErrors, conflict, decodeCursor, IdParam, notFound, pageAhead, PageQuery, readErrors, wellFormedString } from '../../schemas/common';
+import { OperationListSchema } from '../../schemas/operations';
 import { PushChannelViewSchema } from '../../schemas/push';
 import type { Device } from '../../storage/devices';
 import { getDevice, listUserDevices, renameDeviceStatement, setDeviceStatusStatement } from '../../storage/devices';
@@ -164,7 +164,7 @@ devices.openapi(
     description: 'Operations addressed to or completed by this device, newest first, from the history kept in D1 (no sdk tokens, no result tokens).',
     security: [{ oauth2: ['devices'] }],
     request: { params: devicePath, query: PageQuery },
-    responses: { 200: json(listOf(OperationSchema, 'OperationList'), 'Operations'), ...readErrors, ...notFound('DEVICE_NOT_FOUND') },
+    responses: { 200: json(OperationListSchema, 'Operations'), ...readErrors, ...notFound('DEVICE_NOT_FOUND') },
   }),
   async (c) => {
     const { tenantId } = c.get('auth');

@@ -5,14 +5,16 @@ import { ApiError } from '../../errors';
 import { isId } from '../../domain/ids';
 import { requireScope } from '../../middleware/auth';
 import { idempotent } from '../../middleware/idempotency';
-import { commonErrors, conflict, IdParam, idempotencyReused, notFound, readErrors, tooManyRequests } from '../../schemas/common';
-import { OperationSchema, StartOperationSchema } from '../../schemas/operations';
+import { commonErrors, conflict, decodeCursor, IdParam, idempotencyReused, notFound, pageAhead, PageQuery, readErrors, tooManyRequests } from '../../schemas/common';
+import { OperationListSchema, OperationSchema, StartOperationSchema } from '../../schemas/operations';
+import { OPERATION_STATUSES, OPERATION_TYPES } from '../../domain/operation-state';
+import { listTenantHistory } from '../../storage/operations';
 import type { OperationView } from '../../schemas/operations';
 import type { DoResult } from '../../durable-objects/operation';
 import { operationStub } from '../../durable-objects/operation';
 import { publicOriginOf } from '../../middleware/origin';
 import { startOperation } from '../../services/operation-start';
-import { readOperation } from '../../services/operation-read';
+import { historyView, readOperation } from '../../services/operation-read';
 
 export { historyView } from '../../services/operation-read';
 
@@ -51,6 +53,38 @@ operations.openapi(
     const { view, sdk } = await startOperation(c.env, c.get('auth'), c.req.valid('json'), publicOriginOf(c));
     c.header('location', `/v1/operations/${view.id}`);
     return c.json({ ...view, sdk }, 201);
+  },
+);
+
+// A filter on an id that cannot be one is a mistake of the caller, said as such; a well-formed id of nobody (or of another
+// tenant) simply matches nothing.
+const idFilter = (prefix: 'usr' | 'dev', example: string) =>
+  z.string().max(64).refine((v) => isId(v, prefix), `a ${prefix === 'usr' ? 'user' : 'device'} id (${prefix}_…)`).optional().openapi({ example });
+
+const ListQuery = PageQuery.extend({
+  type: z.enum(OPERATION_TYPES).optional().openapi({ description: 'Only operations of this type' }),
+  status: z.enum(OPERATION_STATUSES).optional().openapi({ description: 'Only operations in this status' }),
+  userId: idFilter('usr', 'usr_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h'),
+  deviceId: idFilter('dev', 'dev_01jd5m3k6v8w9x0y1z2a3b4c5d6e7f8g9h'),
+});
+
+operations.openapi(
+  createRoute({
+    method: 'get', path: '/', tags: ['Operations'], operationId: 'listOperations', summary: "The tenant's operation history, newest first",
+    description: 'Every operation of the tenant from the history kept in D1 (no sdk tokens, no result tokens: read one operation '
+      + 'for its `result`), newest first, cursor-paged. Filters `type`, `status`, `userId` and `deviceId` combine with AND; the '
+      + 'cursor belongs to the filters it was issued with.',
+    security: [{ oauth2: ['operations'] }],
+    request: { query: ListQuery },
+    responses: { 200: json(OperationListSchema, 'Operations'), ...readErrors },
+  }),
+  async (c) => {
+    const { tenantId } = c.get('auth');
+    const { limit, cursor, ...filter } = c.req.valid('query');
+    const before = decodeCursor(cursor, (k): k is string => typeof k === 'string' && isId(k, 'op'));
+    // One row more than the page: it only proves a next page exists, so the last page says nextCursor null.
+    const rows = await listTenantHistory(c.env.DB, { tenantId, filter, before: before ?? null, limit: limit + 1 });
+    return c.json(pageAhead(rows.map(historyView), limit, (o) => o.id), 200);
   },
 );
 
