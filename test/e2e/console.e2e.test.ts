@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addVirtualAuthenticator, launchChromium, reportPageErrors, runningContext, screenshot, skipReason, type VirtualAuthenticator } from './browser';
+import { addVirtualAuthenticator, launchChromium, openDemoBank, reportPageErrors, runningContext, screenshot, skipReason, startOperation, waitForStatus, type VirtualAuthenticator } from './browser';
 
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const COOKIE = '__Host-custos_console';
@@ -436,6 +436,83 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
     expect(await page.locator('.verdict').getAttribute('data-valid')).toBe('true');
     expect(await page.locator('table').textContent()).toContain('console.signed_in');
     await checkPage(page, 'audit-console');
+  });
+
+  it("tries out a sign-in for a demo customer: the device link and QR, the customer's passkey approves, the page follows to the result token verified in the browser", async () => {
+    const demo = runningContext().tenantId;
+    const bankContext = await browser.newContext();
+    try {
+      const { page: bank, userId: customer } = await openDemoBank(bankContext, { label: 'bank', customer: `console-try-${Date.now()}` });
+      const registered = await startOperation(bank, () => bank.getByRole('button', { name: 'Register this browser' }).click());
+      await waitForStatus(registered.card, 'COMPLETED');
+
+      await page.goto(`${base}/console/tenants/${demo}/try`);
+      await checkPage(page, 'try-it-out');
+      // A user that does not exist: refused in place, what was typed kept, nothing started.
+      await page.getByLabel('User (externalRef or user id)').fill('nobody-at-all');
+      await page.getByRole('button', { name: 'Start the operation' }).click();
+      await page.locator('.problem').first().waitFor();
+      expect(await page.getByLabel('User (externalRef or user id)').inputValue()).toBe('nobody-at-all');
+      await page.getByLabel('User (externalRef or user id)').fill(customer);
+      await page.getByLabel('AUTHENTICATION').check();
+      await page.getByLabel('What the user is asked (context title)').fill('Console sign-in test');
+      await page.getByRole('button', { name: 'Start the operation' }).click();
+      await page.waitForURL(/\/operations\/op_[0-9a-z]+#device=/);
+      const operationId = /op_[0-9a-z]+/.exec(page.url())![0];
+      // The device link (it carries the sdk token) lives in the fragment only: the detail page's own request never had it.
+      const link = page.locator('[data-device-url]');
+      await link.waitFor();
+      const href = (await link.getAttribute('href'))!;
+      expect(href.startsWith(`${base}/app/#op=${operationId}&token=`)).toBe(true);
+      expect(await page.locator('[data-device-qr]').getAttribute('src')).toMatch(/^data:image\/svg\+xml/);
+      await expect.poll(() => page.locator('[data-watch-status]').textContent()).toContain('reloads by itself');
+      await checkPage(page, 'operation-live');
+
+      // The customer approves on their own device, with the sdk token from the link (as the authenticator app would).
+      const token = new URLSearchParams(href.split('#')[1]).get('token')!;
+      // A string, not a function: the test runner would otherwise try to resolve the page's import itself.
+      const answered = await bank.evaluate(`(async () => {
+        const { createCustos } = await import('/sdk/custos.js');
+        const done = await createCustos({ baseUrl: location.origin }).approve(${JSON.stringify({ id: operationId, token })}, { confirm: async () => true });
+        return done.status;
+      })()`);
+      expect(answered).toBe('COMPLETED');
+
+      // The console page, long-polling, reloads itself with the outcome and verifies the result token in the page.
+      await expect.poll(() => page.locator('[data-verdict]').textContent(), { timeout: 40_000 }).toMatch(/^Signature verified with key/);
+      expect(await page.locator('[data-verdict]').getAttribute('class')).toContain('verdict--ok');
+      expect(JSON.parse((await page.getByTestId('token-payload').textContent())!)).toMatchObject({ jti: operationId, aud: demo });
+      expect(await page.locator('.timeline').textContent()).toContain('COMPLETED');
+      await checkPage(page, 'operation-completed');
+
+      // The list: the operation is there; a new one appears by itself; paused, the list holds still until resumed.
+      await page.goto(`${base}/console/tenants/${demo}/operations`);
+      expect(await page.getByRole('link', { name: operationId }).count()).toBe(1);
+      await checkPage(page, 'operations');
+      const rows = () => page.locator('#operations-results tbody tr').count();
+      const signIn = async () => {
+        const { card } = await startOperation(bank, () => bank.getByRole('button', { name: 'Sign in with a passkey' }).click());
+        await card.getByRole('button', { name: 'Approve' }).click();
+        await waitForStatus(card, 'COMPLETED');
+      };
+      const before = await rows();
+      await signIn();
+      await expect.poll(rows, { timeout: 15_000 }).toBe(before + 1);
+      await page.getByRole('button', { name: 'Pause live updates' }).click();
+      expect(await page.getByRole('button', { name: 'Pause live updates' }).getAttribute('aria-pressed')).toBe('true');
+      await signIn();
+      await page.waitForTimeout(7_000);
+      expect(await rows()).toBe(before + 1);
+      await page.getByRole('button', { name: 'Pause live updates' }).click();
+      await expect.poll(rows, { timeout: 15_000 }).toBe(before + 2);
+      await page.getByLabel('Type').selectOption('REGISTRATION');
+      await page.getByRole('button', { name: 'Show operations' }).click();
+      await page.waitForURL(/type=REGISTRATION/);
+      expect(await page.locator('#operations-results tbody').textContent()).toContain('REGISTRATION');
+      expect(await page.locator('#operations-results tbody').textContent()).not.toContain('AUTHENTICATION');
+    } finally {
+      await bankContext.close();
+    }
   });
 
   it('refuses CSRF: a cross-site auto-post, a same-site post from another origin even with the token, a same-origin post without it', async () => {
