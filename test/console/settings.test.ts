@@ -165,12 +165,17 @@ describe('console: tenant settings, branding, user search and erasure', () => {
 
     it("a device is locked, unlocked and deactivated from its user's page, each after a confirmation; another user's device is refused", async () => {
       const owner = await createUser(setup.api, { externalRef: 'cust-device' });
-      const { deviceId } = await registerPasskey(setup.api, owner.id);
+      const { deviceId, operationId } = await registerPasskey(setup.api, owner.id);
       const stranger = await createUser(setup.api, { externalRef: 'cust-stranger' });
       const status = async () => (await env.DB.prepare('SELECT status FROM devices WHERE id = ?1').bind(deviceId).first<{ status: string }>())!.status;
       const base = `/console/tenants/${tenantId}/users/${owner.id}/devices/${deviceId}`;
       const html = await (await page(`/console/tenants/${tenantId}/users/${owner.id}`, operator.cookie)).text();
       expect(html).toContain(`action="${base}/lock"`);
+      // The user's operations come from their whole history, each linking to its page; the list filters to one user.
+      expect(html).toContain(`href="/console/tenants/${tenantId}/operations/${operationId}"`);
+      const theirs = await (await page(`/console/tenants/${tenantId}/operations?userId=${owner.id}`, operator.cookie)).text();
+      expect(theirs).toContain(operationId);
+      expect(await (await page(`/console/tenants/${tenantId}/operations?userId=${stranger.id}`, operator.cookie)).text()).not.toContain(operationId);
       const csrf = await csrfOf(operator.cookie, `/console/tenants/${tenantId}/users/${owner.id}`);
       const asked = await postForm(`${base}/lock`, operator.cookie, { csrf });
       expect(await asked.text()).toContain('the operations addressed to it are cancelled');

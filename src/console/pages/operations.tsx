@@ -9,7 +9,7 @@ import type { OperationView } from '../../schemas/operations';
 import type { Problem } from '../api';
 import { type ApiOf, type C, type List, type UserView, formOf, render, sessionOf, tenantOf, unwrap, when } from '../kit';
 import { consoleRelyingParty, type ConsoleEnv, type ConsoleSession } from '../session';
-import { Csrf, Field, ProblemBox, Table } from '../views';
+import { Csrf, Field, ProblemBox, Select, Table } from '../views';
 
 /** The types an administrator can start here; a REGISTRATION binds a device, which is the user's own step, not a trial. */
 const TRY_TYPES = ['AUTHENTICATION', 'AUTHORISATION', 'SIGNATURE'] as const;
@@ -17,25 +17,15 @@ const PAGE_SIZE = 25;
 
 const isFinal = (status: string): boolean => (FINAL_STATUSES as readonly string[]).includes(status);
 
-/** A labelled select whose first option means "any"; the chosen value stays selected after the search. */
-function Select(props: { name: string; label: string; options: readonly string[]; value: string; any?: string }) {
-  return (
-    <div class="field">
-      <label for={`f-${props.name}`}>{props.label}</label>
-      <select id={`f-${props.name}`} name={props.name}>
-        {props.any ? <option value="" selected={props.value === ''}>{props.any}</option> : null}
-        {props.options.map((o) => <option value={o} selected={props.value === o}>{o}</option>)}
-      </select>
-    </div>
-  );
-}
+/** A filter's choices: "any" first, then the fixed values as themselves. */
+const choices = (any: string, values: readonly string[]) => [{ value: '', label: any }, ...values.map((v) => ({ value: v, label: v }))];
 
 export function operationPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
   // ── the tenant's operations ──────────────────────────────────────────────────────────────────
   router.get('/tenants/:tenantId/operations', async (c) => {
     const session = sessionOf(c);
     const tenantId = tenantOf(c, session);
-    const filter = { type: c.req.query('type') ?? '', status: c.req.query('status') ?? '' };
+    const filter = { type: c.req.query('type') ?? '', status: c.req.query('status') ?? '', userId: (c.req.query('userId') ?? '').trim() };
     const cursor = c.req.query('cursor') ?? '';
     const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
     for (const [name, value] of Object.entries({ ...filter, cursor })) if (value) query.set(name, value);
@@ -47,8 +37,11 @@ export function operationPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     return render(c, 'Operations', (
       <>
         <form method="get" action={base} class="card search" role="search" aria-label="Filter operations">
-          <Select name="type" label="Type" options={OPERATION_TYPES} value={filter.type} any="Any type" />
-          <Select name="status" label="Status" options={OPERATION_STATUSES} value={filter.status} any="Any status" />
+          <div class="field-row">
+            <Select name="type" label="Type" options={choices('Any type', OPERATION_TYPES)} value={filter.type} />
+            <Select name="status" label="Status" options={choices('Any status', OPERATION_STATUSES)} value={filter.status} />
+            <Field name="userId" label="User id" value={filter.userId} hint="usr_…: one user's operations" />
+          </div>
           <button type="submit">Show operations</button>
         </form>
         {/* The console script refreshes this region from the same address while the tab is visible (client/console.ts). */}

@@ -52,10 +52,9 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     const client = api(c);
     const user = unwrap(await client.call<UserView>('GET', `/v1/users/${encodeURIComponent(userId)}`, { tenantId }));
     const devices = unwrap(await client.call<List<DeviceView>>('GET', `/v1/users/${user.id}/devices`, { tenantId })).items;
-    const operations = await Promise.all(devices.map(async (d) => {
-      const answer = await client.call<List<OperationView>>('GET', `/v1/devices/${d.id}/operations?limit=10`, { tenantId });
-      return answer.ok ? answer.data.items.map((o) => ({ ...o, deviceName: d.name })) : [];
-    }));
+    // The user's whole history (broadcast operations no device answered too), newest first; the list page has the rest.
+    const recent = await client.call<List<OperationView & { deviceId?: string }>>('GET', `/v1/operations?userId=${user.id}&limit=10`, { tenantId });
+    const deviceName = (id: string | undefined): string => (id ? devices.find((d) => d.id === id)?.name ?? id : '—');
     const action = (name: 'lock' | 'unlock' | 'deactivate' | 'erase', label: string, danger: boolean) => (
       <form method="post" action={`/console/tenants/${tenantId}/users/${user.id}/${name}`} class="inline">
         <Csrf session={session} />
@@ -96,8 +95,13 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
               </div>
             )])} />
         <h2>Recent operations</h2>
-        <Table label="Recent operations" head={['Operation', 'Type', 'Status', 'Device', 'Started']} empty="No operations yet."
-          rows={operations.flat().map((o) => [<code>{o.id}</code>, o.type, o.status, o.deviceName, when(o.createdAt)])} />
+        {recent.ok ? (
+          <>
+            <Table label="Recent operations" head={['Operation', 'Type', 'Status', 'Device', 'Started']} empty="No operations yet."
+              rows={recent.data.items.map((o) => [<a href={`/console/tenants/${tenantId}/operations/${o.id}`}><code>{o.id}</code></a>, o.type, o.status, deviceName(o.deviceId), when(o.createdAt)])} />
+            {recent.data.nextCursor ? <p><a href={`/console/tenants/${tenantId}/operations?userId=${user.id}`}>All of this user's operations</a></p> : null}
+          </>
+        ) : <ProblemBox problem={recent.problem} />}
       </>
     ), { tenantId, status: extra.problem?.status });
   }
