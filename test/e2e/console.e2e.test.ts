@@ -422,6 +422,46 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
     await checkPage(page, 'users-erased');
   });
 
+  it('works from the keyboard alone: the skip link, a visible focus ring, a search typed and sent with Enter, a confirmation reached by Tab', async () => {
+    await page.goto(`${base}/console/tenants/${tenantId}/users`);
+    const active = () => page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      const style = el ? getComputedStyle(el) : null;
+      return { tag: el?.tagName ?? '', id: el?.id ?? '', name: el?.getAttribute('name') ?? '', text: el?.textContent?.trim() ?? '', skip: el?.classList.contains('skip') ?? false, outline: style ? `${style.outlineStyle} ${style.outlineWidth}` : '' };
+    });
+    const tabTo = async (wanted: (a: Awaited<ReturnType<typeof active>>) => boolean, what: string) => {
+      for (let i = 0; i < 40; i++) {
+        await page.keyboard.press('Tab');
+        const now = await active();
+        if (wanted(now)) return now;
+      }
+      throw new Error(`Tab never reached ${what}`);
+    };
+    // The first Tab lands on the skip link, shown on screen while focused; Enter moves focus to the main content.
+    await page.keyboard.press('Tab');
+    expect((await active()).skip).toBe(true);
+    expect((await page.locator('.skip').boundingBox())!.x).toBeGreaterThanOrEqual(0);
+    await page.keyboard.press('Enter');
+    expect((await active()).id).toBe('main');
+    const field = await tabTo((a) => a.name === 'externalRef', 'the externalRef field');
+    expect(field.outline).toBe('solid 3px');
+    await page.keyboard.type('customer-42');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/externalRef=customer-42/);
+    const link = await tabTo((a) => a.tag === 'A' && a.text === userId, 'the user link');
+    expect(link.outline).toBe('solid 3px');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${base}/console/tenants/${tenantId}/users/${userId}`);
+    await tabTo((a) => a.tag === 'BUTTON' && a.text === 'Erase user', 'the erase button');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Please confirm' }).waitFor();
+    // Reached and left without a pointer: Cancel goes back and nothing was erased.
+    await tabTo((a) => a.tag === 'A' && a.text === 'Cancel', 'Cancel');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(`${base}/console/tenants/${tenantId}/users/${userId}`);
+    expect((await api(`/v1/users/${userId}`, { token: accessToken })).status).toBe(200);
+  });
+
   it('shows the audit logs with the hash chain verified, console actions under admin:<id>', async () => {
     await page.goto(`${base}/console/tenants/${tenantId}`);
     await page.getByRole('link', { name: 'Audit' }).click();
