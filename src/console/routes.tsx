@@ -16,6 +16,7 @@ import { ConsoleProblem, formOf, problemOf, render, sessionOf, unwrap, wantsHtml
 import { tenantPages } from './pages/tenants';
 import { userPages } from './pages/users';
 import { auditPages } from './pages/audit';
+import { adminPages } from './pages/admins';
 import { webhookPages } from './pages/webhooks';
 import { operationPages } from './pages/operations';
 
@@ -161,6 +162,7 @@ export function consoleRouter(app: OpenAPIHono<AppEnv>): Hono<ConsoleEnv> {
   tenantPages(router, api);
   userPages(router, api);
   auditPages(router, api);
+  adminPages(router);
   webhookPages(router, api);
   operationPages(router, api);
 

@@ -36,6 +36,7 @@ export function Layout(props: { title: string; session?: ConsoleSession | undefi
                     <li><a href={`/console/tenants/${tenantId}/audit`}>Audit</a></li>
                   </>
                 ) : null}
+                <li><a href="/console/admins">Administrators</a></li>
                 <li><a href="/console/invites">Invite</a></li>
               </ul>
               <form method="post" action="/console/sign-out" class="inline">

@@ -60,7 +60,7 @@ export async function credentialWithAdmin(db: D1Database, credentialId: string):
   const row = await db
     .prepare(
       `SELECT c.credential_id, c.admin_id, c.public_key, c.counter, c.backup_eligible, c.transports, a.id, a.name, a.role, a.tenant_id, a.created_at
-       FROM console_credentials c JOIN console_admins a ON a.id = c.admin_id WHERE c.credential_id = ?1`,
+       FROM console_credentials c JOIN console_admins a ON a.id = c.admin_id WHERE c.credential_id = ?1 AND a.removed_at IS NULL`,
     )
     .bind(credentialId)
     .first<AdminRow & { credential_id: string; admin_id: string; public_key: string; counter: number; backup_eligible: number; transports: string }>();
@@ -111,7 +111,7 @@ export async function sessionAdmin(db: D1Database, idHash: string, now: number):
   const row = await db
     .prepare(
       `SELECT a.id, a.name, a.role, a.tenant_id, a.created_at FROM console_sessions s JOIN console_admins a ON a.id = s.admin_id
-       WHERE s.id_hash = ?1 AND s.expires_at > ?2`,
+       WHERE s.id_hash = ?1 AND s.expires_at > ?2 AND a.removed_at IS NULL`,
     )
     .bind(idHash, now)
     .first<AdminRow>();
@@ -146,4 +146,46 @@ export async function consoleRowCounts(db: D1Database): Promise<Record<'admins' 
     )
     .first<Record<'admins' | 'credentials' | 'sessions' | 'invites' | 'challenges', number>>();
   return row ?? { admins: 0, credentials: 0, sessions: 0, invites: 0, challenges: 0 };
+}
+
+/** An administrator as the administrators page lists them: their passkeys and when one was last used. */
+export interface ConsoleAdminListed extends ConsoleAdmin {
+  passkeys: number;
+  lastSignInAt: string | null;
+  removedAt: string | null;
+}
+
+/** Every administrator (tenantId null), or those of one tenant; oldest first, removed ones included for the record. */
+export async function listAdmins(db: D1Database, tenantId: string | null): Promise<ConsoleAdminListed[]> {
+  const rows = await db
+    .prepare(
+      `SELECT a.id, a.name, a.role, a.tenant_id, a.created_at, a.removed_at, COUNT(c.credential_id) AS passkeys, MAX(c.last_used_at) AS last_used
+       FROM console_admins a LEFT JOIN console_credentials c ON c.admin_id = a.id
+       WHERE ?1 IS NULL OR a.tenant_id = ?1 GROUP BY a.id ORDER BY a.created_at, a.id`,
+    )
+    .bind(tenantId)
+    .all<AdminRow & { removed_at: string | null; passkeys: number; last_used: string | null }>();
+  return rows.results.map((r) => ({ ...toAdmin(r), passkeys: r.passkeys, lastSignInAt: r.last_used, removedAt: r.removed_at }));
+}
+
+export async function getAdmin(db: D1Database, adminId: string): Promise<(ConsoleAdmin & { removedAt: string | null }) | null> {
+  const row = await db.prepare('SELECT id, name, role, tenant_id, created_at, removed_at FROM console_admins WHERE id = ?1').bind(adminId).first<AdminRow & { removed_at: string | null }>();
+  return row ? { ...toAdmin(row), removedAt: row.removed_at } : null;
+}
+
+/**
+ * Removal in one batch: still active when it commits, an operator only while another one remains (two operators
+ * removing each other at once: the second batch fails), then no session, no passkey and no unused invitation left.
+ */
+export function removeAdminStatements(db: D1Database, admin: Pick<ConsoleAdmin, 'id' | 'role'>, removedBy: string, at: string): D1PreparedStatement[] {
+  return [
+    precondition(db, 'adminActive', 'EXISTS (SELECT 1 FROM console_admins WHERE id = ?1 AND removed_at IS NULL)', admin.id),
+    ...(admin.role === 'operator'
+      ? [precondition(db, 'anotherOperatorRemains', "EXISTS (SELECT 1 FROM console_admins WHERE role = 'operator' AND removed_at IS NULL AND id <> ?1)", admin.id)]
+      : []),
+    db.prepare('UPDATE console_admins SET removed_at = ?2, removed_by = ?3 WHERE id = ?1').bind(admin.id, at, removedBy),
+    db.prepare('DELETE FROM console_sessions WHERE admin_id = ?1').bind(admin.id),
+    db.prepare('DELETE FROM console_credentials WHERE admin_id = ?1').bind(admin.id),
+    db.prepare('DELETE FROM console_invites WHERE invited_by = ?1 AND used_at IS NULL').bind(admin.id),
+  ];
 }

@@ -4,7 +4,7 @@
 export type PreconditionName =
   | 'userActive' | 'deviceAndUserActive' | 'stillLive' | 'counterAdvances' | 'counterUnchanged' | 'failedAttemptsUnchanged'
   | 'endpointExists'
-  | 'noOperatorYet' | 'inviteUnused'
+  | 'noOperatorYet' | 'inviteUnused' | 'adminActive' | 'anotherOperatorRemains'
   | 'tenantUnchanged' | 'deviceActive' | 'anyActiveDevice'
   | 'maxLiveOperationsPerUser' | 'maxLiveOperationsPerDevice' | 'maxStartsPerUserPerMinute';
 

@@ -1,7 +1,7 @@
 // Which D1 migrations are applied: /healthz compares the newest with the one this code needs.
 
 /** The newest file in migrations/ (a test keeps this in step with the folder). */
-export const LATEST_MIGRATION = '0015_operations_list.sql';
+export const LATEST_MIGRATION = '0016_console_admin_removal.sql';
 
 export const MIGRATE_COMMAND_LOCAL = 'npx wrangler d1 migrations apply custos --local';
 

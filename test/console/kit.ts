@@ -72,3 +72,15 @@ export async function bootstrapOperator(name = 'Olga Operator'): Promise<Signed 
   const row = await env.DB.prepare("SELECT id FROM console_admins WHERE role = 'operator' ORDER BY created_at DESC LIMIT 1").first<{ id: string }>();
   return { cookie: cookieOf(finished), adminId: row!.id, key };
 }
+
+/** An administrator invited by `inviter` and enrolled with a fresh software passkey (a tenant's, or an operator). */
+export async function inviteAdmin(inviter: string, name: string, invite: { role: 'tenant'; tenantId: string } | { role: 'operator' }): Promise<Signed & { key: SoftAuthenticator }> {
+  const csrf = await csrfOf(inviter);
+  const invited = await postForm('/console/invites', inviter, { csrf, ...invite });
+  const token = /\/console\/invite#(inv_[A-Za-z0-9_-]{43})/.exec(await invited.text())![1]!;
+  const key = await SoftAuthenticator.create({ rpId: RP_ID, origin: ORIGIN });
+  const finished = await enrol('invite', { invite: token, name }, key);
+  expect(finished.status).toBe(201);
+  const row = await env.DB.prepare('SELECT id FROM console_admins WHERE name = ?1 ORDER BY created_at DESC LIMIT 1').bind(name).first<{ id: string }>();
+  return { cookie: cookieOf(finished), adminId: row!.id, key };
+}

@@ -661,6 +661,22 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
       expect((await api(`/admin/v1/tenants/${tenantId}`, { token: runningContext().adminToken })).body.name).toBe('E2E Bank Ltd');
       const names = ((await api('/admin/v1/tenants?limit=100', { token: runningContext().adminToken })).body.items as Array<{ name: string }>).map((t) => t.name);
       expect(names).not.toContain('Mine now');
+
+      // The operator removes Tess from the administrators page; her open tab is signed out at once.
+      await page.goto(`${base}/console/admins`);
+      await checkPage(page, 'admins');
+      await page.getByRole('button', { name: 'Remove Tess Tenant' }).click();
+      await page.getByRole('heading', { name: 'Please confirm' }).waitFor();
+      await checkPage(page, 'confirm-remove-admin');
+      await page.getByRole('button', { name: 'Remove Tess Tenant' }).click();
+      await page.getByText('Tess Tenant is removed').waitFor();
+      expect(await page.locator('tr', { hasText: 'Tess Tenant' }).textContent()).toContain('removed');
+      await admin.goto(`${base}/console/tenants/${tenantId}`);
+      await admin.waitForURL(`${base}/console/sign-in`);
+      // And her passkey no longer signs her in.
+      await admin.getByRole('button', { name: 'Sign in with a passkey' }).click();
+      await admin.locator('[data-problem] .problem').waitFor();
+      expect(admin.url()).toBe(`${base}/console/sign-in`);
     } finally {
       await other.close();
     }
