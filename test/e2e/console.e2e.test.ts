@@ -525,6 +525,32 @@ describe.skipIf(skipReason !== undefined)('the console (Chromium, virtual authen
       expect(await page.locator('.timeline').textContent()).toContain('COMPLETED');
       await checkPage(page, 'operation-completed');
 
+      // A payment the same way: the customer's SDK shows the amount and payee it will sign (dynamic linking), and the
+      // verified token carries them.
+      await page.goto(`${base}/console/tenants/${demo}/try`);
+      await page.getByLabel('User (externalRef or user id)').fill(customer);
+      await page.getByLabel('AUTHORISATION').check();
+      await page.getByLabel('Amount').fill('12.50');
+      await page.getByLabel('Payee').fill('Corner Coffee');
+      await page.getByRole('button', { name: 'Start the operation' }).click();
+      await page.waitForURL(/\/operations\/op_[0-9a-z]+#device=/);
+      const paymentId = /op_[0-9a-z]+/.exec(page.url())![0];
+      expect(await page.locator('main').textContent()).toContain('Corner Coffee');
+      const paymentHref = (await page.locator('[data-device-url]').getAttribute('href'))!;
+      const paymentToken = new URLSearchParams(paymentHref.split('#')[1]).get('token')!;
+      const shown = (await bank.evaluate(`(async () => {
+        const { createCustos } = await import('/sdk/custos.js');
+        let details;
+        const done = await createCustos({ baseUrl: location.origin }).approve(${JSON.stringify({ id: paymentId, token: paymentToken })}, { confirm: async (d) => { details = d; return true; } });
+        return { status: done.status, details: JSON.stringify(details) };
+      })()`)) as { status: string; details: string };
+      expect(shown.status).toBe('COMPLETED');
+      expect(shown.details).toContain('Corner Coffee');
+      expect(shown.details).toContain('12.50');
+      await expect.poll(() => page.locator('[data-verdict]').textContent(), { timeout: 40_000 }).toMatch(/^Signature verified with key/);
+      expect(JSON.parse((await page.getByTestId('token-payload').textContent())!)).toMatchObject({ op: 'AUTHORISATION', jti: paymentId, txn: { amount: '12.50', currency: 'EUR', payee: { name: 'Corner Coffee' } } });
+      await checkPage(page, 'operation-payment-completed');
+
       // The list: the operation is there; a new one appears by itself; paused, the list holds still until resumed.
       await page.goto(`${base}/console/tenants/${demo}/operations`);
       expect(await page.getByRole('link', { name: operationId }).count()).toBe(1);
