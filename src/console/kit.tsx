@@ -105,3 +105,17 @@ export class ConsoleProblem extends Error {
 
 export const when = (iso: string | undefined): string => (iso ? iso.replace('T', ' ').replace(/\.\d+Z$/, ' UTC') : '—');
 
+
+/** The non-empty ones of a page's filters, as a query string's parameters. */
+const given = (filters: Record<string, string | undefined>): [string, string][] => Object.entries(filters).filter((e): e is [string, string] => Boolean(e[1]));
+
+/** The API query of a listed page: its filters (empty ones left out), the page size and the cursor the address carried. */
+export function listQuery(filters: Record<string, string | undefined>, limit: number, cursor: string | undefined): URLSearchParams {
+  return new URLSearchParams([...given(filters), ['limit', String(limit)], ...(cursor ? [['cursor', cursor] as [string, string]] : [])]);
+}
+
+/** The console address of the next page, keeping the page's filters; null on the last page or when the list was refused. */
+export function nextPage(base: string, filters: Record<string, string | undefined>, answer: ApiAnswer<List<unknown>>, hash = ''): string | null {
+  if (!answer.ok || !answer.data.nextCursor) return null;
+  return `${base}?${new URLSearchParams([...given(filters), ['cursor', answer.data.nextCursor]])}${hash}`;
+}

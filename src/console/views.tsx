@@ -85,17 +85,24 @@ export function Csrf(props: { session: ConsoleSession }) {
  * second label names the first form's field.
  */
 export function Field(props: { name: string; label: string; id?: string; value?: string | undefined; type?: string; required?: boolean; hint?: string; autocomplete?: string; multiline?: boolean; inputmode?: 'numeric' | 'text' | 'url' }) {
+  return (
+    <Labelled name={props.name} id={props.id} label={props.label} hint={props.hint} control={(id, hintId) => props.multiline ? (
+      <textarea id={id} name={props.name} rows={3} required={props.required} aria-describedby={hintId}>{props.value ?? ''}</textarea>
+    ) : (
+      <input id={id} name={props.name} type={props.type ?? 'text'} value={props.value ?? ''} required={props.required} aria-describedby={hintId} autocomplete={props.autocomplete ?? 'off'} inputmode={props.inputmode} />
+    )} />
+  );
+}
+
+/** The frame every form control shares: its label, an optional hint tied to it by aria-describedby, the control itself. */
+function Labelled(props: { name: string; id?: string | undefined; label: string; hint?: string | undefined; control: (id: string, hintId: string | undefined) => Child }) {
   const id = props.id ?? `f-${props.name}`;
   const hintId = props.hint ? `${id}-hint` : undefined;
   return (
     <div class="field">
       <label for={id}>{props.label}</label>
       {props.hint ? <p class="hint" id={hintId}>{props.hint}</p> : null}
-      {props.multiline ? (
-        <textarea id={id} name={props.name} rows={3} required={props.required} aria-describedby={hintId}>{props.value ?? ''}</textarea>
-      ) : (
-        <input id={id} name={props.name} type={props.type ?? 'text'} value={props.value ?? ''} required={props.required} aria-describedby={hintId} autocomplete={props.autocomplete ?? 'off'} inputmode={props.inputmode} />
-      )}
+      {props.control(id, hintId)}
     </div>
   );
 }
@@ -156,16 +163,12 @@ export function SecretOnce(props: { label: string; value: string; id: string }) 
 
 /** A labelled choice among fixed values; `hint` is tied to it like a Field's. */
 export function Select(props: { name: string; label: string; options: readonly { value: string; label: string }[]; value?: string | undefined; hint?: string; id?: string }) {
-  const id = props.id ?? `f-${props.name}`;
-  const hintId = props.hint ? `${id}-hint` : undefined;
   return (
-    <div class="field">
-      <label for={id}>{props.label}</label>
-      {props.hint ? <p class="hint" id={hintId}>{props.hint}</p> : null}
+    <Labelled name={props.name} id={props.id} label={props.label} hint={props.hint} control={(id, hintId) => (
       <select id={id} name={props.name} aria-describedby={hintId}>
         {props.options.map((o) => <option value={o.value} selected={o.value === props.value}>{o.label}</option>)}
       </select>
-    </div>
+    )} />
   );
 }
 

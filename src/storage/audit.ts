@@ -1,4 +1,5 @@
 // The audit log: append entries hash-chained per tenant in the same D1 batch as the change they record.
+import { Binds } from './binds';
 import canonicalize from 'canonicalize';
 import { newId } from '../domain/ids';
 import { hashSecret } from '../domain/secrets';
@@ -298,11 +299,10 @@ export async function listAuditEvents(
   tenantId: string,
   options: AuditFilter & { cursor?: number | undefined; order?: 'asc' | 'desc'; limit: number },
 ): Promise<AuditRecord[]> {
-  const where = ['tenant_id = ?1'];
-  const binds: unknown[] = [tenantId];
+  const binds = new Binds();
+  const where = [binds.add('tenant_id = ?', tenantId)];
   const add = (clause: string, value: unknown): void => {
-    binds.push(value);
-    where.push(clause.replaceAll('?', `?${binds.length}`));
+    where.push(binds.add(clause, value));
   };
   if (options.userId !== undefined) add('user_id = ?', options.userId);
   if (options.action !== undefined) {
@@ -315,9 +315,9 @@ export async function listAuditEvents(
   if (options.until !== undefined) add('at <= ?', options.until);
   const desc = options.order === 'desc';
   if (options.cursor !== undefined) add(desc ? 'seq < ?' : 'seq > ?', options.cursor);
-  binds.push(options.limit);
-  const sql = `SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ?${binds.length}`;
-  const rows = await db.prepare(sql).bind(...binds).all<AuditRow>();
+  const limit = binds.add('?', options.limit);
+  const sql = `SELECT * FROM audit_events WHERE ${where.join(' AND ')} ORDER BY seq ${desc ? 'DESC' : 'ASC'} LIMIT ${limit}`;
+  const rows = await db.prepare(sql).bind(...binds.values).all<AuditRow>();
   return rows.results.map(toRecord);
 }
 

@@ -1,5 +1,6 @@
 // D1 queries on the operations history table: what crash recovery reconciles with, what the API shows once a
 // shard has forgotten an operation, and which operations a device or a cascade must reach.
+import { Binds } from './binds';
 import type { OperationStatus } from '../domain/operation-state';
 
 /** What D1 recorded of an operation's end: the truth a shard reconciles its own copy with. */
@@ -48,15 +49,6 @@ export async function getHistoryRow(db: D1Database, tenantId: string, operationI
   return db.prepare('SELECT * FROM operations WHERE tenant_id = ?1 AND id = ?2').bind(tenantId, operationId).first<HistoryRow>();
 }
 
-/** A device's operations newest first, ids below `before` (or all), `limit` rows. */
-export async function listDeviceHistory(db: D1Database, input: { tenantId: string; deviceId: string; before: string | null; limit: number }): Promise<HistoryRow[]> {
-  const rows = await db
-    .prepare('SELECT * FROM operations WHERE tenant_id = ?1 AND device_id = ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4')
-    .bind(input.tenantId, input.deviceId, input.before ?? '~', input.limit)
-    .all<HistoryRow>();
-  return rows.results;
-}
-
 /** What GET /v1/operations may narrow the tenant's history by; each filter is an exact match. */
 export interface HistoryFilter {
   type?: HistoryRow['type'] | undefined;
@@ -71,19 +63,17 @@ export interface HistoryFilter {
  * (0015) otherwise; an `?n IS NULL OR …` form would hide every index but the tenant's one.
  */
 export async function listTenantHistory(db: D1Database, input: { tenantId: string; filter: HistoryFilter; before: string | null; limit: number }): Promise<HistoryRow[]> {
-  const conditions = ['tenant_id = ?1', 'id < ?2'];
-  const binds: unknown[] = [input.tenantId, input.before ?? '~'];
+  const binds = new Binds();
+  const conditions = [binds.add('tenant_id = ?', input.tenantId), binds.add('id < ?', input.before ?? '~')];
   const columns = { type: 'type', status: 'status', userId: 'user_id', deviceId: 'device_id' } as const;
   for (const [name, column] of Object.entries(columns) as [keyof HistoryFilter, string][]) {
     const value = input.filter[name];
-    if (value === undefined) continue;
-    binds.push(value);
-    conditions.push(`${column} = ?${binds.length}`);
+    if (value !== undefined) conditions.push(binds.add(`${column} = ?`, value));
   }
-  binds.push(input.limit);
+  const limit = binds.add('?', input.limit);
   const rows = await db
-    .prepare(`SELECT * FROM operations WHERE ${conditions.join(' AND ')} ORDER BY id DESC LIMIT ?${binds.length}`)
-    .bind(...binds)
+    .prepare(`SELECT * FROM operations WHERE ${conditions.join(' AND ')} ORDER BY id DESC LIMIT ${limit}`)
+    .bind(...binds.values)
     .all<HistoryRow>();
   return rows.results;
 }

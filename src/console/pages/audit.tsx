@@ -1,7 +1,7 @@
 // Console pages of the audit log: a tenant's chain and the console's own, with the hash-chain verification.
 import type { Hono } from 'hono';
 import type { ConsoleEnv } from '../session';
-import { type ApiOf, type C, type AuditView, type ChainView, type List, render, sessionOf, requireOperator, tenantOf, unwrap, when } from '../kit';
+import { type ApiOf, type C, type AuditView, type ChainView, type List, render, sessionOf, requireOperator, tenantOf, unwrap, when, listQuery, nextPage } from '../kit';
 import { Field, ProblemBox, Select, Table } from '../views';
 import { CONSOLE_AUDIT_CHAIN } from '../ceremonies';
 
@@ -30,21 +30,14 @@ export function auditPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     const client = api(c);
     // The page's filters, passed to the API as typed (its validation names a wrong one); times are read as UTC.
     const typed = Object.fromEntries(FILTERS.map((f) => [f.name, (c.req.query(f.name) ?? '').trim()])) as Record<FilterName, string>;
-    const query = new URLSearchParams({ limit: '50', order: c.req.query('order') === 'asc' ? 'asc' : 'desc' });
-    for (const f of FILTERS) if (typed[f.name]) query.set(f.name, f.name === 'since' || f.name === 'until' ? asUtcInstant(typed[f.name], f.name === 'until') : typed[f.name]);
-    const cursor = c.req.query('cursor');
-    if (cursor) query.set('cursor', cursor);
+    const order = c.req.query('order') === 'asc' ? 'asc' : 'desc';
+    const sent = { ...typed, since: typed.since && asUtcInstant(typed.since, false), until: typed.until && asUtcInstant(typed.until, true), order };
+    const query = listQuery(sent, 50, c.req.query('cursor'));
     const verification = unwrap(await client.call<ChainView>('GET', '/v1/audit-events/verify', { tenantId: chain }));
     const events = await client.call<List<AuditView>>('GET', `/v1/audit-events?${query}`, { tenantId: chain });
     const base = tenantId ? `/console/tenants/${tenantId}/audit` : '/console/audit';
     const filtered = FILTERS.some((f) => typed[f.name]);
-    const next = events.ok && events.data.nextCursor ? (() => {
-      const q = new URLSearchParams(query);
-      q.delete('limit');
-      q.set('cursor', events.data.nextCursor);
-      for (const f of FILTERS) if (typed[f.name]) q.set(f.name, typed[f.name]);
-      return `${base}?${q}`;
-    })() : undefined;
+    const next = nextPage(base, { ...typed, order }, events);
     return render(c, tenantId ? 'Audit log' : 'Console audit log', (
       <>
         <div class={verification.valid ? 'verdict verdict--ok' : 'verdict verdict--bad'} role="status" data-valid={String(verification.valid)}>
@@ -57,7 +50,7 @@ export function auditPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
           <div class="field-row">
             {FILTERS.map((f) => <Field name={f.name} label={f.label} hint={f.hint} value={typed[f.name]} />)}
           </div>
-          <Select name="order" label="Order" value={query.get('order') ?? 'desc'} options={[{ value: 'desc', label: 'Newest first' }, { value: 'asc', label: 'Chain order (oldest first)' }]} />
+          <Select name="order" label="Order" value={order} options={[{ value: 'desc', label: 'Newest first' }, { value: 'asc', label: 'Chain order (oldest first)' }]} />
           <div class="actions">
             <button type="submit">Filter</button>
             {filtered ? <a class="button secondary" href={base}>Clear filters</a> : null}

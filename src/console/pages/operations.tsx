@@ -7,7 +7,7 @@ import { isId } from '../../domain/ids';
 import { FINAL_STATUSES, OPERATION_STATUSES, OPERATION_TYPES } from '../../domain/operation-state';
 import type { OperationView } from '../../schemas/operations';
 import type { Problem } from '../api';
-import { type ApiOf, type C, type List, type UserView, formOf, render, sessionOf, tenantOf, unwrap, when } from '../kit';
+import { type ApiOf, type C, type List, type UserView, formOf, render, sessionOf, tenantOf, unwrap, when, listQuery, nextPage } from '../kit';
 import { consoleRelyingParty, type ConsoleEnv, type ConsoleSession } from '../session';
 import { Csrf, Field, ProblemBox, Select, Table } from '../views';
 
@@ -27,13 +27,11 @@ export function operationPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     const tenantId = tenantOf(c, session);
     const filter = { type: c.req.query('type') ?? '', status: c.req.query('status') ?? '', userId: (c.req.query('userId') ?? '').trim() };
     const cursor = c.req.query('cursor') ?? '';
-    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    for (const [name, value] of Object.entries({ ...filter, cursor })) if (value) query.set(name, value);
     // Whatever the address says goes to the API as is: its validation names a bad filter or cursor, shown in place.
-    const found = await api(c).call<List<OperationView>>('GET', `/v1/operations?${query}`, { tenantId });
+    const found = await api(c).call<List<OperationView>>('GET', `/v1/operations?${listQuery(filter, PAGE_SIZE, cursor)}`, { tenantId });
     const base = `/console/tenants/${tenantId}/operations`;
     const filtered = new URLSearchParams(Object.entries(filter).filter(([, v]) => v !== ''));
-    const older = found.ok && found.data.nextCursor ? `${base}?${new URLSearchParams([...filtered, ['cursor', found.data.nextCursor]])}` : null;
+    const older = nextPage(base, filter, found);
     return render(c, 'Operations', (
       <>
         <form method="get" action={base} class="card search" role="search" aria-label="Filter operations">

@@ -1,8 +1,8 @@
 // Console pages of users and devices: search, one user with attributes, devices and operations, and the user actions.
 import type { Hono } from 'hono';
 import { ApiError } from '../../errors';
-import type { ConsoleEnv } from '../session';
-import { type ApiOf, type C, type UserView, type DeviceView, type OperationView, type List, render, sessionOf, tenantOf, formOf, unwrap, when } from '../kit';
+import type { ConsoleEnv, ConsoleSession } from '../session';
+import { type ApiOf, type C, type UserView, type DeviceView, type OperationView, type List, render, sessionOf, tenantOf, formOf, unwrap, when, listQuery, nextPage } from '../kit';
 import type { Problem } from '../api';
 import { Confirm, Csrf, Field, Notice, ProblemBox, Table } from '../views';
 
@@ -12,15 +12,13 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     const session = sessionOf(c);
     const tenantId = tenantOf(c, session);
     const search = { externalRef: (c.req.query('externalRef') ?? '').trim(), attributeKey: (c.req.query('attributeKey') ?? '').trim(), attributeValue: c.req.query('attributeValue') ?? '' };
-    const cursor = c.req.query('cursor');
     // One search at a time, as the API takes it: an externalRef, else an attribute's exact value, else the whole list.
     const filter: Record<string, string> = search.externalRef
       ? { externalRef: search.externalRef }
       : search.attributeKey ? { attributeKey: search.attributeKey, attributeValue: search.attributeValue } : {};
-    const query = new URLSearchParams({ ...filter, limit: '25', ...(cursor ? { cursor } : {}) });
-    const found = await api(c).call<List<UserView>>('GET', `/v1/users?${query}`, { tenantId });
+    const found = await api(c).call<List<UserView>>('GET', `/v1/users?${listQuery(filter, 25, c.req.query('cursor'))}`, { tenantId });
     const described = search.externalRef ? `the externalRef “${search.externalRef}”` : search.attributeKey ? `${search.attributeKey} = “${search.attributeValue}”` : '';
-    const next = found.ok && found.data.nextCursor ? `?${new URLSearchParams({ ...filter, cursor: found.data.nextCursor })}` : undefined;
+    const next = nextPage(`/console/tenants/${tenantId}/users`, filter, found);
     return render(c, 'Users', (
       <>
         {c.req.query('erased') ? <Notice>{`User ${c.req.query('erased')} is erased: attributes, devices and credentials are deleted.`}</Notice> : null}
@@ -38,7 +36,7 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
             <Table label={described ? `Users with ${described}` : 'Users'} head={['User', 'externalRef', 'Status', 'Created']}
               empty={described ? `No user has ${described}.` : 'This tenant has no users yet.'}
               rows={found.data.items.map((u) => [<a href={`/console/tenants/${tenantId}/users/${u.id}`}><code>{u.id}</code></a>, u.externalRef ?? '—', u.status, when(u.createdAt)])} />
-            {next ? <p><a href={`/console/tenants/${tenantId}/users${next}`}>Next page</a></p> : null}
+            {next ? <p><a href={next}>Next page</a></p> : null}
           </>
         ) : <ProblemBox problem={found.problem} />}
       </>
@@ -108,6 +106,24 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
 
   router.get('/tenants/:tenantId/users/:userId', (c) => userPage(c));
 
+  /**
+   * A consequential action on the user's page: the first post shows what will happen, the confirmed one calls the API
+   * and shows the user again with the outcome (or the API's refusal) in place.
+   */
+  async function confirmThenPost(c: C, step: {
+    session: ConsoleSession; tenantId: string; userId: string; what: { button: string; text: string; done: string };
+    confirmed: boolean; subject: string; action: string; api: string;
+  }): Promise<Response> {
+    if (!step.confirmed) {
+      return render(c, step.what.button, (
+        <Confirm session={step.session} action={step.action} back={`/console/tenants/${step.tenantId}/users/${step.userId}`} button={step.what.button}
+          consequence={`${step.subject}: ${step.what.text}`} />
+      ), { tenantId: step.tenantId });
+    }
+    const done = await api(c).call('POST', step.api, { tenantId: step.tenantId, body: {} });
+    return userPage(c, done.ok ? { notice: step.what.done } : { problem: done.problem });
+  }
+
   const CONSEQUENCES = {
     lock: { button: 'Lock the user', text: 'The user cannot authenticate, authorise or sign until unlocked; their live operations are cancelled now.', done: 'The user is locked.' },
     unlock: { button: 'Unlock the user', text: 'The user can use their devices again.', done: 'The user is unlocked.' },
@@ -122,15 +138,8 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     const userId = c.req.param('userId');
     const name = c.req.param('action') as keyof typeof CONSEQUENCES;
     const what = CONSEQUENCES[name];
-    if (form['confirm'] !== 'yes') {
-      return render(c, what.button, (
-        <Confirm session={session} action={`/console/tenants/${tenantId}/users/${userId}/${name}`} back={`/console/tenants/${tenantId}/users/${userId}`} button={what.button}
-          consequence={`${userId}: ${what.text}`} />
-      ), { tenantId });
-    }
-    const done = await api(c).call('POST', `/v1/users/${encodeURIComponent(userId)}/${name}`, { tenantId, body: {} });
-    if (!done.ok) return userPage(c, { problem: done.problem });
-    return userPage(c, { notice: what.done });
+    return confirmThenPost(c, { session, tenantId, userId, what, confirmed: form['confirm'] === 'yes', subject: userId,
+      action: `/console/tenants/${tenantId}/users/${userId}/${name}`, api: `/v1/users/${encodeURIComponent(userId)}/${name}` });
   });
 
   const DEVICE_CONSEQUENCES = {
@@ -148,15 +157,8 @@ export function userPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     // The device must be this user's: a page about one user never changes another's device.
     const device = unwrap(await api(c).call<DeviceView & { userId: string }>('GET', `/v1/devices/${encodeURIComponent(c.req.param('deviceId'))}`, { tenantId }));
     if (device.userId !== userId) throw new ApiError('DEVICE_NOT_FOUND', `User ${userId} has no device ${device.id}.`);
-    if (form['confirm'] !== 'yes') {
-      return render(c, what.button, (
-        <Confirm session={session} action={`/console/tenants/${tenantId}/users/${userId}/devices/${device.id}/${name}`} back={`/console/tenants/${tenantId}/users/${userId}`} button={what.button}
-          consequence={`${device.name} (${device.id}): ${what.text}`} />
-      ), { tenantId });
-    }
-    const done = await api(c).call('POST', `/v1/devices/${device.id}/${name}`, { tenantId, body: {} });
-    if (!done.ok) return userPage(c, { problem: done.problem });
-    return userPage(c, { notice: what.done });
+    return confirmThenPost(c, { session, tenantId, userId, what, confirmed: form['confirm'] === 'yes', subject: `${device.name} (${device.id})`,
+      action: `/console/tenants/${tenantId}/users/${userId}/devices/${device.id}/${name}`, api: `/v1/devices/${device.id}/${name}` });
   });
 
   // Erasure cannot be undone, so the confirmation asks for the user's reference typed out, not one more click.

@@ -1,7 +1,7 @@
 // Console page of a tenant's webhook: the endpoint (set, replace, rotate), a test event, and the delivery log with replay.
 import type { Hono } from 'hono';
 import type { ConsoleEnv } from '../session';
-import { type ApiOf, type C, type List, render, sessionOf, tenantOf, formOf, when } from '../kit';
+import { type ApiOf, type C, type List, render, sessionOf, tenantOf, formOf, when, listQuery, nextPage } from '../kit';
 import type { Problem } from '../api';
 import { Csrf, Field, Notice, ProblemBox, SecretOnce, Table } from '../views';
 
@@ -31,15 +31,11 @@ export function webhookPages(router: Hono<ConsoleEnv>, api: ApiOf): void {
     const client = api(c);
     const endpoint = await client.call<EndpointView>('GET', `/admin/v1/tenants/${tenantId}/webhook`, { tenantId });
     const eventId = c.req.query('eventId')?.trim() ?? '';
-    const cursor = c.req.query('cursor') ?? '';
-    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    if (eventId) query.set('eventId', eventId);
-    if (cursor) query.set('cursor', cursor);
     // A bad cursor in the address is the API's refusal shown in the log's place, not an error page.
-    const log = await client.call<List<DeliveryView>>('GET', `/v1/webhooks/deliveries?${query}`, { tenantId });
+    const log = await client.call<List<DeliveryView>>('GET', `/v1/webhooks/deliveries?${listQuery({ eventId }, PAGE_SIZE, c.req.query('cursor'))}`, { tenantId });
     const at = (section: NonNullable<Extra['section']>) => (extra.section === section ? extra : {});
     const base = `/console/tenants/${tenantId}/webhook`;
-    const next = log.ok && log.data.nextCursor ? `${base}?${new URLSearchParams({ ...(eventId ? { eventId } : {}), cursor: log.data.nextCursor })}#deliveries` : null;
+    const next = nextPage(base, { eventId }, log, '#deliveries');
 
     return render(c, 'Webhook', (
       <>

@@ -13,7 +13,7 @@ import { getDevice, listUserDevices, renameDeviceStatement, setDeviceStatusState
 import { commitWithAudit } from '../../storage/audit';
 import { loadUser } from './users';
 import { historyView } from './operations';
-import { listDeviceHistory } from '../../storage/operations';
+import { listTenantHistory } from '../../storage/operations';
 import { cancelLiveOperations } from '../../services/lifecycle';
 import { deliverRecorded, prepareEvent } from '../../services/events';
 
@@ -172,7 +172,7 @@ devices.openapi(
     const q = c.req.valid('query');
     const before = decodeCursor(q.cursor, (k): k is string => typeof k === 'string' && isId(k, 'op'));
     // One row more than the page: it only proves a next page exists, so the last page says nextCursor null.
-    const rows = await listDeviceHistory(c.env.DB, { tenantId, deviceId: device.id, before: before ?? null, limit: q.limit + 1 });
+    const rows = await listTenantHistory(c.env.DB, { tenantId, filter: { deviceId: device.id }, before: before ?? null, limit: q.limit + 1 });
     return c.json(pageAhead(rows.map(historyView), q.limit, (o) => o.id), 200);
   },
 );
